@@ -1,0 +1,87 @@
+"""Who may see and change what: the one place that decides.
+
+A client the user holds no membership of does not exist for them (404). A read-only role
+asking to change something is refused (403). Superusers are the admins: they see every client.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import Client, Membership, Role
+
+ADMIN = "admin"  # the role a superuser acts in; not stored in Membership
+WRITE_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, ADMIN})
+SUPERVISE_ROLES = frozenset({Role.SUPERVISOR, ADMIN})
+
+
+@dataclass(frozen=True)
+class Access:
+    """The user's standing in one client."""
+
+    client: Client
+    role: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES
+
+    @property
+    def can_supervise(self) -> bool:
+        return self.role in SUPERVISE_ROLES
+
+    @property
+    def role_label(self) -> str:
+        return "Admin" if self.role == ADMIN else Role(self.role).label
+
+
+def accesses_for(user) -> list[Access]:
+    """Every client the user may open, with their role in it, ordered by client code."""
+    if not user.is_authenticated:
+        return []
+    if user.is_superuser:
+        return [Access(client, ADMIN) for client in Client.objects.filter(is_active=True)]
+    memberships = Membership.objects.filter(user=user, client__is_active=True).select_related(
+        "client"
+    )
+    return sorted(
+        (Access(m.client, m.role) for m in memberships), key=lambda a: a.client.code
+    )
+
+
+def clients_for(user) -> QuerySet[Client]:
+    if user.is_superuser:
+        return Client.objects.filter(is_active=True)
+    return Client.objects.filter(is_active=True, memberships__user=user)
+
+
+def membership_for(user, client_code: str, *, write: bool = False, roles=None) -> Access:
+    """The user's access to a client, or 404 if they are no member; 403 if the role may not act.
+
+    write=True refuses read-only roles (auditors); roles=... restricts to those roles
+    (admins pass every role check).
+    """
+    client = None
+    role = None
+    if user.is_authenticated:
+        if user.is_superuser:
+            client = Client.objects.filter(code=client_code, is_active=True).first()
+            role = ADMIN
+        else:
+            membership = (
+                Membership.objects.filter(user=user, client__code=client_code, client__is_active=True)
+                .select_related("client")
+                .first()
+            )
+            if membership:
+                client, role = membership.client, membership.role
+    if client is None:
+        raise Http404("No such client")
+    access = Access(client, role)
+    if write and not access.can_write:
+        raise PermissionDenied("Your role for this client is read-only.")
+    if roles is not None and role != ADMIN and role not in roles:
+        raise PermissionDenied("Your role for this client may not do this.")
+    return access

@@ -1,0 +1,48 @@
+import django_filters
+from django.db.models import Q
+
+from .models import AuditEvent, Customer, Payment, PaymentKind
+
+
+class CustomerFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(label="Name, CRM ref or email", method="search")
+    email_consent = django_filters.BooleanFilter(label="Email consent")
+    sms_consent = django_filters.BooleanFilter(label="SMS consent")
+
+    class Meta:
+        model = Customer
+        fields = ["q", "email_consent", "sms_consent"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(name__icontains=value) | Q(external_ref__iexact=value) | Q(email__iexact=value)
+        )
+
+
+class PaymentFilter(django_filters.FilterSet):
+    value_date = django_filters.DateFromToRangeFilter(label="Value date (from / to)")
+    kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
+    q = django_filters.CharFilter(label="Reference, payer or transaction id", method="search")
+    amount = django_filters.RangeFilter(label="Amount (min / max)")
+
+    class Meta:
+        model = Payment
+        fields = ["value_date", "kind", "currency", "q", "amount"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(
+            Q(reference__icontains=value)
+            | Q(payer_name__icontains=value)
+            | Q(bank_transaction_id=value)
+        )
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    verb = django_filters.CharFilter(lookup_expr="startswith", label="Action starts with")
+    subject_type = django_filters.CharFilter(label="Subject type")
+    actor_label = django_filters.CharFilter(label="Actor")
+    created_at = django_filters.DateFromToRangeFilter(label="Date (from / to)")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["verb", "subject_type", "actor_label", "created_at"]

@@ -1,0 +1,491 @@
+"""The core ledger: tenants (clients), who may work on them, their customers, money received,
+and the append-only audit chain."""
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+import holidays
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .crypto import EncryptedTextField, mask_account
+from .money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, validate_currency
+
+
+def money_field(**kwargs):
+    return models.DecimalField(
+        max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs
+    )
+
+
+def currency_field(**kwargs):
+    return models.CharField(max_length=3, validators=[validate_currency], **kwargs)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not an IANA time zone (such as Europe/London).",
+            params={"value": value},
+            code="invalid_timezone",
+        )
+
+
+def validate_country(value: str) -> None:
+    if value not in holidays.list_supported_countries():
+        raise ValidationError(
+            "%(value)s is not a country with a holiday calendar (ISO 3166 alpha-2, such as GB).",
+            params={"value": value},
+            code="invalid_country",
+        )
+
+
+def validate_day_list(value) -> None:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ValidationError("Enter a list of whole numbers of days, such as [7, 1].")
+    if any(v < 0 or v > 90 for v in value):
+        raise ValidationError("Each number of days must be between 0 and 90.")
+    if len(set(value)) != len(value):
+        raise ValidationError("A number of days appears twice.")
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+def validate_channels(value) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Choose at least one reminder channel.")
+    unknown = sorted(set(value) - set(Channel.values))
+    if unknown:
+        raise ValidationError(
+            "Unknown reminder channel %(unknown)s; use %(known)s.",
+            params={"unknown": ", ".join(map(str, unknown)), "known": ", ".join(Channel.values)},
+        )
+
+
+def default_lead_days():
+    return [7, 1]
+
+
+def default_overdue_days():
+    return [3, 10]
+
+
+def default_channels():
+    return [Channel.EMAIL]
+
+
+class Client(models.Model):
+    """A client company of the BPO: the tenant, with its reconciliation and service policy."""
+
+    code = models.CharField(
+        max_length=12,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z][A-Z0-9]{1,11}$",
+                "2 to 12 capital letters or digits, starting with a letter (e.g. ACME).",
+            )
+        ],
+        help_text="Short code used in URLs and payment references, e.g. ACME.",
+    )
+    name = models.CharField(max_length=200)
+    currency = currency_field(default="USD", help_text="Default currency (ISO 4217).")
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_timezone], help_text="IANA time zone."
+    )
+    country = models.CharField(
+        max_length=2,
+        default="US",
+        validators=[validate_country],
+        help_text="Country whose public holidays are not business days (ISO 3166 alpha-2).",
+    )
+    is_active = models.BooleanField(default=True)
+
+    # Matching policy.
+    match_tolerance_amount = money_field(
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="A payment within this absolute amount of what is due counts as exact.",
+    )
+    match_tolerance_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="... or within this percentage of what is due (the larger tolerance wins).",
+    )
+    payment_window_days_before = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(60)],
+        help_text="A payment may arrive this many days before its due date and still match.",
+    )
+    payment_window_days_after = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(90)],
+        help_text="... or this many days after it.",
+    )
+    grace_days = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MaxValueValidator(90)],
+        help_text="Days after the due date before an unpaid payment is overdue / missing.",
+    )
+    duplicate_window_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text="A second payment of the same amount by the same payer within these days is a duplicate.",
+    )
+
+    # Reminder policy.
+    reminder_lead_days = models.JSONField(
+        default=default_lead_days,
+        validators=[validate_day_list],
+        help_text="Days before the due date to remind, e.g. [7, 1].",
+    )
+    reminder_overdue_days = models.JSONField(
+        default=default_overdue_days,
+        validators=[validate_day_list],
+        help_text="Days after the due date to remind of a missed payment, e.g. [3, 10].",
+    )
+    reminder_channels = models.JSONField(
+        default=default_channels,
+        validators=[validate_channels],
+        help_text='Channels to use, of "email" and "sms".',
+    )
+    reminder_hours_start = models.TimeField(
+        default=dt.time(8, 0), help_text="Reminders go out no earlier than this, customer's time."
+    )
+    reminder_hours_end = models.TimeField(
+        default=dt.time(21, 0), help_text="... and no later than this."
+    )
+
+    # Service levels for discrepancies, in hours to resolution.
+    sla_hours_critical = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
+    sla_hours_high = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)])
+    sla_hours_medium = models.PositiveIntegerField(default=72, validators=[MinValueValidator(1)])
+    sla_hours_low = models.PositiveIntegerField(default=168, validators=[MinValueValidator(1)])
+
+    adjustment_approval_threshold = money_field(
+        default=Decimal("100.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Adjustments above this amount need a supervisor's approval.",
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reminder_hours_start__lt=models.F("reminder_hours_end")),
+                name="client_reminder_hours_ordered",
+                violation_error_message="Reminder hours must start before they end.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sla_hours_critical__lte=models.F("sla_hours_high"))
+                & Q(sla_hours_high__lte=models.F("sla_hours_medium"))
+                & Q(sla_hours_medium__lte=models.F("sla_hours_low")),
+                name="client_sla_hours_ordered",
+                violation_error_message=(
+                    "SLA hours must not grow with priority: critical <= high <= medium <= low."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(match_tolerance_amount__gte=0)
+                & Q(match_tolerance_percent__gte=0)
+                & Q(match_tolerance_percent__lte=100)
+                & Q(adjustment_approval_threshold__gte=0),
+                name="client_policy_amounts_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} · {self.name}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def sla_hours(self, priority: str) -> int:
+        return getattr(self, f"sla_hours_{priority}")
+
+
+class Role(models.TextChoices):
+    AGENT = "agent", "Agent"
+    SUPERVISOR = "supervisor", "Supervisor"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    """A user's role for one client; a user may have different roles for different clients."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client__code", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "user"],
+                name="membership_one_role_per_client",
+                violation_error_message="This user already has a role for this client.",
+            )
+        ]
+        indexes = [
+            # access.memberships_for(user): every request looks up the user's memberships.
+            models.Index(fields=["user", "client"], name="membership_user_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_role_display()} of {self.client.code}"
+
+
+class Customer(models.Model):
+    """A client's payer, as the client's CRM knows them."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="customers")
+    external_ref = models.CharField(
+        "CRM reference", max_length=64, help_text="The customer's id in the client's CRM."
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(r"^\+[1-9]\d{6,14}$", "Use international format, e.g. +14155550123.")
+        ],
+    )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_timezone],
+        help_text="Customer's time zone for reminders; blank uses the client's.",
+    )
+    email_consent = models.BooleanField(default=False)
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent = models.BooleanField(default=False)
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    bank_account = EncryptedTextField(blank=True)
+    bank_account_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    bank_account_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "external_ref"],
+                name="customer_unique_external_ref",
+                violation_error_message="A customer with this CRM reference already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(email_consent=False) | Q(email_consent_at__isnull=False),
+                name="customer_email_consent_dated",
+            ),
+            models.CheckConstraint(
+                condition=Q(sms_consent=False) | Q(sms_consent_at__isnull=False),
+                name="customer_sms_consent_dated",
+            ),
+        ]
+        indexes = [
+            # Matching a payer's account to a customer: WHERE client_id = ? AND bank_account_hash = ?
+            models.Index(
+                fields=["client", "bank_account_hash"],
+                name="customer_account_lookup_idx",
+                condition=~Q(bank_account_hash=""),
+            ),
+            models.Index(fields=["client", "name"], name="customer_name_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.external_ref})"
+
+    def get_absolute_url(self):
+        return reverse("customer_detail", args=[self.client.code, self.pk])
+
+    @property
+    def bank_account_masked(self) -> str:
+        return f"•••• {self.bank_account_last4}" if self.bank_account_last4 else ""
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone or self.client.timezone)
+
+
+class ImportFormat(models.TextChoices):
+    CAMT053 = "camt053", "ISO 20022 camt.053"
+    CAMT054 = "camt054", "ISO 20022 camt.054"
+    OFX = "ofx", "OFX"
+    MT940 = "mt940", "SWIFT MT940"
+    BAI2 = "bai2", "BAI2"
+    NACHA = "nacha", "NACHA"
+    CSV = "csv", "CSV"
+
+
+class PaymentImport(models.Model):
+    """One bank or processor file loaded into the ledger; the same file is never loaded twice."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="imports")
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=16, choices=ImportFormat.choices)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    source = models.CharField(
+        max_length=32, default="upload", help_text="upload, command or a job name"
+    )
+    statements_count = models.PositiveIntegerField(default=0)
+    entries_count = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(
+        default=0, help_text="Entries already in the ledger from an earlier, overlapping file."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "sha256"],
+                name="import_unique_file",
+                violation_error_message="This file has already been imported.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.get_format_display()})"
+
+
+class PaymentKind(models.TextChoices):
+    CREDIT = "credit", "Credit"
+    REVERSAL = "reversal", "Reversal / return"
+    CHARGEBACK = "chargeback", "Chargeback"
+    REFUND = "refund", "Refund"
+
+
+class Payment(models.Model):
+    """Money actually received (positive) or taken back (negative)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    payment_import = models.ForeignKey(
+        PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    kind = models.CharField(max_length=16, choices=PaymentKind.choices, default=PaymentKind.CREDIT)
+    amount = money_field(help_text="Signed: a reversal or chargeback is negative.")
+    currency = currency_field()
+    value_date = models.DateField()
+    booking_date = models.DateField(null=True, blank=True)
+    source_account = models.CharField(
+        max_length=64, help_text="The receiving account as the statement names it."
+    )
+    bank_transaction_id = models.CharField(max_length=128)
+    payer_name = models.CharField(max_length=200, blank=True)
+    payer_account = EncryptedTextField(blank=True)
+    payer_account_last4 = models.CharField(max_length=4, blank=True)
+    payer_account_hash = models.CharField(max_length=64, blank=True)
+    reference = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-value_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "source_account", "bank_transaction_id"],
+                name="payment_unique_bank_transaction",
+                violation_error_message="This bank transaction is already in the ledger.",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="payment_amount_nonzero"),
+        ]
+        indexes = [
+            # Payments list and the matcher's window: WHERE client_id = ? AND value_date BETWEEN ...
+            models.Index(fields=["client", "value_date"], name="payment_client_date_idx"),
+            models.Index(fields=["client", "customer"], name="payment_client_customer_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.currency} {self.amount} on {self.value_date} ({self.bank_transaction_id})"
+
+    @property
+    def payer_account_masked(self) -> str:
+        return f"•••• {self.payer_account_last4}" if self.payer_account_last4 else ""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Audit events are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise TypeError("Audit events are append-only: they cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One entry of a client's append-only, hash-chained audit trail.
+
+    hash = sha256(prev_hash + canonical JSON of the event); see bpo_ledger.audit.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="audit_events")
+    seq = models.PositiveBigIntegerField(help_text="Position in the client's chain, from 1.")
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    actor_label = models.CharField(
+        max_length=150, help_text="The user's name, or the system job that acted."
+    )
+    verb = models.CharField(max_length=64)
+    subject_type = models.CharField(max_length=64)
+    subject_id = models.CharField(max_length=64)
+    details = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["client", "seq"]
+        constraints = [
+            # A second writer that read the same chain head fails here instead of forking the chain.
+            models.UniqueConstraint(fields=["client", "seq"], name="audit_chain_linear"),
+        ]
+        indexes = [
+            # Timelines: WHERE client_id = ? AND subject_type = ? AND subject_id = ? ORDER BY seq DESC
+            models.Index(
+                fields=["client", "subject_type", "subject_id", "seq"], name="audit_subject_idx"
+            ),
+            models.Index(fields=["client", "created_at"], name="audit_client_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.client_id}#{self.seq} {self.verb} {self.subject_type}:{self.subject_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only: they cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit events are append-only: they cannot be deleted.")
+
+    @property
+    def subject_label(self) -> str:
+        return self.details.get("subject_label") or f"{self.subject_type} {self.subject_id}"

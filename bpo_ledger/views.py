@@ -1,0 +1,174 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_tables2 import LazyPaginator, RequestConfig
+
+from . import selectors, services
+from .access import SUPERVISE_ROLES, accesses_for, membership_for
+from .celery import app as celery_app
+from .filters import AuditEventFilter, CustomerFilter, PaymentFilter
+from .forms import CustomerForm
+from .models import Customer, Role
+from .tables import AuditEventTable, CustomerTable, PaymentTable
+
+PAGE_SIZE = 50
+AUDIT_ROLES = SUPERVISE_ROLES | {Role.AUDITOR}
+
+
+def _paginate(request, table):
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE, "paginator_class": LazyPaginator}).configure(table)
+    return table
+
+
+def _customer_or_404(access, pk) -> Customer:
+    try:
+        return selectors.customer_get(client=access.client, pk=pk)
+    except Customer.DoesNotExist:
+        raise Http404("No such customer") from None
+
+
+@login_required
+def home(request):
+    accesses = accesses_for(request.user)
+    cards = [(a, selectors.client_summary(client=a.client)) for a in accesses]
+    return render(request, "bpo_ledger/home.html", {"cards": cards})
+
+
+@login_required
+def client_overview(request, code):
+    access = membership_for(request.user, code)
+    summary = selectors.client_summary(client=access.client)
+    return render(
+        request, "bpo_ledger/client_overview.html", {"access": access, "summary": summary}
+    )
+
+
+@login_required
+def customer_list(request, code):
+    access = membership_for(request.user, code)
+    customers = selectors.customers_of(client=access.client).select_related("client")
+    filterset = CustomerFilter(request.GET, queryset=customers)
+    table = _paginate(request, CustomerTable(filterset.qs))
+    return render(
+        request,
+        "bpo_ledger/customer_list.html",
+        {"access": access, "filter": filterset, "table": table},
+    )
+
+
+@login_required
+def customer_detail(request, code, pk):
+    access = membership_for(request.user, code)
+    customer = _customer_or_404(access, pk)
+    log = selectors.audit_timeline(client=access.client, subject_type="customer", subject_id=pk)
+    return render(
+        request,
+        "bpo_ledger/customer_detail.html",
+        {"access": access, "customer": customer, "log": log[:100]},
+    )
+
+
+@login_required
+def customer_create(request, code):
+    access = membership_for(request.user, code, write=True)
+    form = CustomerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            customer = services.customer_create(
+                client=access.client,
+                actor=request.user,
+                external_ref=data["external_ref"],
+                name=data["name"],
+                email=data["email"],
+                phone=data["phone"],
+                timezone_name=data["timezone"],
+                email_consent=data["email_consent"],
+                sms_consent=data["sms_consent"],
+                bank_account=data["bank_account"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Customer {customer.name} created.")
+            return redirect(customer)
+    return render(request, "bpo_ledger/customer_form.html", {"access": access, "form": form})
+
+
+@login_required
+def customer_edit(request, code, pk):
+    access = membership_for(request.user, code, write=True)
+    customer = _customer_or_404(access, pk)
+    form = CustomerForm(request.POST or None, instance=customer)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.customer_update(
+                customer=customer,
+                actor=request.user,
+                reason=data["reason"],
+                bank_account=form.bank_account_change(),
+                **{field: data[field] for field in services.CUSTOMER_FIELDS},
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect(customer)
+    return render(
+        request,
+        "bpo_ledger/customer_form.html",
+        {"access": access, "form": form, "customer": customer},
+    )
+
+
+@login_required
+def payment_list(request, code):
+    access = membership_for(request.user, code)
+    filterset = PaymentFilter(request.GET, queryset=selectors.payments_of(client=access.client))
+    table = _paginate(request, PaymentTable(filterset.qs))
+    return render(
+        request,
+        "bpo_ledger/payment_list.html",
+        {"access": access, "filter": filterset, "table": table},
+    )
+
+
+@login_required
+def audit_trail(request, code):
+    access = membership_for(request.user, code, roles=AUDIT_ROLES)
+    filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events_of(client=access.client))
+    table = _paginate(request, AuditEventTable(filterset.qs))
+    return render(
+        request,
+        "bpo_ledger/audit_trail.html",
+        {"access": access, "filter": filterset, "table": table},
+    )
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """Database and broker reachability for load balancers and compose health checks."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means unhealthy; the class name says which
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"error: {exc.__class__.__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
+    )
