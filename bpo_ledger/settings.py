@@ -164,6 +164,9 @@ STORAGES = {
         )
     },
 }
+if not PRODUCTION:
+    WHITENOISE_USE_FINDERS = True
+    WHITENOISE_AUTOREFRESH = True
 MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.

@@ -1,0 +1,169 @@
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections, transaction
+
+from bpo_ledger.audit import GENESIS_HASH, audit_record, audit_verify, event_hash
+from bpo_ledger.models import AuditEvent
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
+)
+
+
+def record(client, n, actor="system:test"):
+    return [
+        audit_record(client=client, actor=actor, verb="test.event", subject=("thing", i), details={"i": i})
+        for i in range(n)
+    ]
+
+
+def test_events_form_one_chain_per_client(client_a, client_b):
+    a_events = record(client_a, 3)
+    b_events = record(client_b, 2)
+    assert [e.seq for e in a_events] == [1, 2, 3]
+    assert [e.seq for e in b_events] == [1, 2]
+    assert a_events[0].prev_hash == GENESIS_HASH == b_events[0].prev_hash
+    assert a_events[1].prev_hash == a_events[0].hash
+    assert a_events[2].prev_hash == a_events[1].hash
+    assert audit_verify(client=client_a).verified == 3
+
+
+def test_stored_events_hash_the_same_after_reading_back(client_a, agent):
+    from decimal import Decimal
+
+    event = audit_record(
+        client=client_a,
+        actor=agent,
+        verb="test.money",
+        subject=client_a,
+        details={"amount": Decimal("10.50"), "note": "naïve café"},
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.details == {"amount": "10.50", "note": "naïve café"}
+    assert event_hash(stored) == stored.hash
+    assert stored.actor_label == "agent"
+
+
+def test_the_model_refuses_updates_and_deletes(client_a):
+    (event,) = record(client_a, 1)
+    event.verb = "changed"
+    with pytest.raises(TypeError, match="append-only"):
+        event.save()
+    with pytest.raises(TypeError, match="append-only"):
+        event.delete()
+    with pytest.raises(TypeError, match="append-only"):
+        AuditEvent.objects.filter(pk=event.pk).update(verb="changed")
+    with pytest.raises(TypeError, match="append-only"):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+@on_postgresql
+def test_postgresql_refuses_updates_and_deletes_from_raw_sql(client_a):
+    from django.db.utils import ProgrammingError
+
+    (event,) = record(client_a, 1)
+    for sql in (
+        "UPDATE bpo_ledger_auditevent SET verb = 'x' WHERE id = %s",
+        "DELETE FROM bpo_ledger_auditevent WHERE id = %s",
+    ):
+        with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [event.pk])
+    assert AuditEvent.objects.get(pk=event.pk).verb == "test.event"
+
+
+def tamper(event_id, **fields):
+    """Alter a stored event the way someone with database access could."""
+    sets = ", ".join(f"{field} = %s" for field in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # bypasses triggers
+        cursor.execute(f"UPDATE bpo_ledger_auditevent SET {sets} WHERE id = %s", [*fields.values(), event_id])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def test_verify_audit_passes_an_intact_chain(client_a, client_b, capsys):
+    record(client_a, 4)
+    record(client_b, 2)
+    call_command("verify_audit")
+    out = capsys.readouterr().out
+    assert "ACME: 4 events verified" in out
+    assert "OK: 6 events verified in 2 chain(s)" in out
+
+
+def test_verify_audit_names_the_first_altered_event(client_a, client_b, capsys):
+    events = record(client_a, 5)
+    record(client_b, 2)
+    tamper(events[2].pk, verb="test.forged")
+    with pytest.raises(CommandError) as excinfo:
+        call_command("verify_audit")
+    assert f"event id {events[2].pk} (seq 3)" in str(excinfo.value)
+    err = capsys.readouterr().err
+    assert "the row was altered" in err
+    assert "2 events before it verified" in err
+    # The other client's chain is untouched.
+    call_command("verify_audit", client="GLOBEX")
+
+
+def test_verify_audit_detects_a_rewritten_hash(client_a):
+    events = record(client_a, 3)
+    # Recomputing a forged event's own hash still breaks the link to the next event.
+    tamper(events[0].pk, details='{"i": 99}')
+    forged = AuditEvent.objects.get(pk=events[0].pk)
+    tamper(events[0].pk, hash=event_hash(forged))
+    report = audit_verify(client=client_a)
+    assert not report.ok
+    assert report.broken_seq == 2
+    assert "prev_hash" in report.reason
+
+
+def test_verify_audit_detects_a_removed_event(client_a):
+    events = record(client_a, 3)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")  # bypasses triggers
+        cursor.execute("DELETE FROM bpo_ledger_auditevent WHERE id = %s", [events[1].pk])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+    report = audit_verify(client=client_a)
+    assert report.broken_seq == 3
+    assert "missing" in report.reason
+
+
+def test_verify_audit_rejects_an_unknown_client(db):
+    with pytest.raises(CommandError, match="No client with code 'NOPE'"):
+        call_command("verify_audit", client="NOPE")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_keep_one_linear_chain(client_a):
+    per_thread, threads = 25, 4
+    errors = []
+    start = threading.Barrier(threads)
+
+    def writer(n):
+        try:
+            start.wait()
+            for i in range(per_thread):
+                with transaction.atomic():
+                    audit_record(client=client_a, actor=f"system:writer{n}", verb="test.concurrent", subject=("thing", i))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    seqs = list(AuditEvent.objects.filter(client=client_a).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, per_thread * threads + 1))
+    report = audit_verify(client=client_a)
+    assert report.ok and report.verified == per_thread * threads

@@ -1,0 +1,101 @@
+"""Role fixtures: client A with an agent, a supervisor and an auditor; an outsider who
+belongs to client B only; an admin (superuser)."""
+
+import pytest
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_client(code: str, **fields):
+    from bpo_ledger.models import Client
+
+    defaults = {"name": f"{code.title()} Corp", "currency": "USD", "timezone": "America/New_York", "country": "US"}
+    defaults.update(fields)
+    client = Client(code=code, **defaults)
+    client.full_clean()
+    client.save()
+    return client
+
+
+def make_user(username: str, client=None, role=None, **fields):
+    from django.contrib.auth import get_user_model
+
+    from bpo_ledger.models import Membership
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD, **fields)
+    if client is not None:
+        Membership.objects.create(user=user, client=client, role=role)
+    return user
+
+
+@pytest.fixture
+def client_a(db):
+    return make_client("ACME", name="Acme Utilities")
+
+
+@pytest.fixture
+def client_b(db):
+    return make_client("GLOBEX", name="Globex Telecom", currency="EUR", timezone="Europe/Berlin", country="DE")
+
+
+@pytest.fixture
+def agent(client_a):
+    return make_user("agent", client_a, "agent", first_name="Alice")
+
+
+@pytest.fixture
+def supervisor(client_a):
+    return make_user("supervisor", client_a, "supervisor", first_name="Sam")
+
+
+@pytest.fixture
+def auditor(client_a):
+    return make_user("auditor", client_a, "auditor", first_name="Audrey")
+
+
+@pytest.fixture
+def outsider(client_b):
+    return make_user("outsider", client_b, "agent", first_name="Otto")
+
+
+@pytest.fixture
+def admin_user(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def roles(agent, supervisor, auditor, outsider, admin_user):
+    """Every role by name, for tests that try one URL as each of them."""
+    return {
+        "agent": agent,
+        "supervisor": supervisor,
+        "auditor": auditor,
+        "outsider": outsider,
+        "admin": admin_user,
+    }
+
+
+@pytest.fixture
+def customer_a(client_a):
+    from bpo_ledger import services
+
+    return services.customer_create(
+        client=client_a,
+        actor="system:test",
+        external_ref="CRM-1",
+        name="Maria Gonzalez",
+        email="maria@example.com",
+        email_consent=True,
+        bank_account="GB29 NWBK 6016 1331 9268 19",
+    )
+
+
+@pytest.fixture
+def customer_b(client_b):
+    from bpo_ledger import services
+
+    return services.customer_create(
+        client=client_b, actor="system:test", external_ref="GX-1", name="Lena Fischer"
+    )
