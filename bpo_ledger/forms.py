@@ -24,6 +24,7 @@ class CustomerForm(forms.ModelForm):
         help_texts = {"phone": "International format, e.g. +14155550123."}
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             # The stored number is never sent back to the browser.

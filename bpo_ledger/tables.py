@@ -1,3 +1,5 @@
+import json
+
 import django_tables2 as tables
 
 from .models import AuditEvent, Customer, Payment
@@ -42,7 +44,13 @@ class PaymentTable(tables.Table):
 class AuditEventTable(tables.Table):
     seq = tables.Column("#")
     created_at = tables.DateTimeColumn(format="Y-m-d H:i:s", verbose_name="When")
-    details = tables.JSONColumn(orderable=False)
+    actor_label = tables.Column("Actor")
+    verb = tables.Column("Action")
+    subject_id = tables.Column("Subject id")
+    details = tables.Column(orderable=False)
+
+    def render_details(self, value):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
     class Meta:
         model = AuditEvent
