@@ -33,7 +33,8 @@ class ClientAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["code", "name", "is_active"]}),
-        ("Locale", {"fields": ["currency", "timezone", "country"]}),
+        ("Locale", {"fields": ["currency", "timezone", "country", "business_day_rule"]}),
+        ("Customers", {"fields": ["payment_instructions"]}),
         (
             "Matching",
             {

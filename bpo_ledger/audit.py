@@ -83,6 +83,65 @@ def _subject_of(subject: models.Model | tuple[str, object]) -> tuple[str, str]:
     return subject_type, str(subject_id)
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """One event of a batch for audit_record_many."""
+
+    verb: str
+    subject: object
+    details: dict | None = None
+
+
+def _lock_chain_head(client_id: int) -> tuple[int, str]:
+    """Lock the client's chain and return (next seq, prev hash)."""
+    # Locking the client row serializes appends to its chain, so two writers never read the
+    # same head. FOR NO KEY UPDATE leaves inserts that reference the client unblocked.
+    list(Client.objects.select_for_update(no_key=True).filter(pk=client_id).values_list("pk"))
+    head = (
+        AuditEvent.objects.filter(client_id=client_id)
+        .order_by("-seq")
+        .values_list("seq", "hash")
+        .first()
+    )
+    return (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+
+
+def _actor_fields(actor: Actor) -> tuple[object, str]:
+    if isinstance(actor, str):
+        return None, actor
+    return actor, actor.get_username()
+
+
+@transaction.atomic
+def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent]) -> int:
+    """Append a batch of events to the client's chain with one lock and one bulk insert."""
+    if not events:
+        return 0
+    seq, prev_hash = _lock_chain_head(client.pk)
+    actor_user, actor_label = _actor_fields(actor)
+    created_at = timezone.now()
+    rows = []
+    for pending in events:
+        subject_type, subject_id = _subject_of(pending.subject)
+        event = AuditEvent(
+            client_id=client.pk,
+            seq=seq,
+            created_at=created_at,
+            actor=actor_user,
+            actor_label=actor_label,
+            verb=pending.verb,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=normalize_details(pending.details),
+            prev_hash=prev_hash,
+        )
+        event.hash = event_hash(event)
+        rows.append(event)
+        seq, prev_hash = seq + 1, event.hash
+    AuditEvent.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
 @transaction.atomic
 def audit_record(
     *,
@@ -93,21 +152,8 @@ def audit_record(
     details: dict | None = None,
 ) -> AuditEvent:
     """Append one event to the client's chain; call it inside the transaction of the change."""
-    # Locking the client row serializes appends to its chain, so two writers never read the
-    # same head. FOR NO KEY UPDATE leaves inserts that reference the client unblocked.
-    list(Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk"))
-    head = (
-        AuditEvent.objects.filter(client_id=client.pk)
-        .order_by("-seq")
-        .values_list("seq", "hash")
-        .first()
-    )
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-
-    if isinstance(actor, str):
-        actor_user, actor_label = None, actor
-    else:
-        actor_user, actor_label = actor, actor.get_username()
+    seq, prev_hash = _lock_chain_head(client.pk)
+    actor_user, actor_label = _actor_fields(actor)
     subject_type, subject_id = _subject_of(subject)
     details = normalize_details(details)
     created_at = timezone.now()

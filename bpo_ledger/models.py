@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from .crypto import EncryptedTextField, mask_account
+from .crypto import EncryptedTextField
 from .money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, validate_currency
 
 
@@ -84,6 +84,13 @@ def default_channels():
     return [Channel.EMAIL]
 
 
+class BusinessDayRule(models.TextChoices):
+    NONE = "none", "No rolling"
+    FOLLOWING = "following", "Following business day"
+    PRECEDING = "preceding", "Preceding business day"
+    MODIFIED_FOLLOWING = "modified_following", "Modified following"
+
+
 class Client(models.Model):
     """A client company of the BPO: the tenant, with its reconciliation and service policy."""
 
@@ -110,6 +117,16 @@ class Client(models.Model):
         help_text="Country whose public holidays are not business days (ISO 3166 alpha-2).",
     )
     is_active = models.BooleanField(default=True)
+    business_day_rule = models.CharField(
+        max_length=20,
+        choices=BusinessDayRule.choices,
+        default=BusinessDayRule.FOLLOWING,
+        help_text="Where a due date on a weekend or public holiday moves to.",
+    )
+    payment_instructions = models.TextField(
+        blank=True,
+        help_text="How customers pay (bank details, portal link); quoted in reminders.",
+    )
 
     # Matching policy.
     match_tolerance_amount = money_field(

@@ -186,6 +186,14 @@ if ENVIRONMENT == "test":
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BPO Ledger <noreply@bpo-ledger.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# SMS reminders: a dotted path to a backend class (see schedules/sms.py). The default writes
+# each message to a file instead of sending it.
+SMS_BACKEND = env(
+    "SMS_BACKEND",
+    default="schedules.sms.LocmemSMSBackend" if ENVIRONMENT == "test" else "schedules.sms.FileSMSBackend",
+)
+SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(VAR_DIR / "sms.log"))
+
 # Celery: the embedded default is the filesystem transport under var/, so `make run`
 # needs neither Redis nor RabbitMQ.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -136,7 +136,7 @@ class Command(BaseCommand):
                 created += 1
 
         self.stdout.write(f"Demo data: {created} rows created" if created else "Demo data already loaded: nothing changed")
-        self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s)" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD})"))
         self.stdout.write("  admin       superuser (Django admin at /admin/)")
         for username, _, roles in USERS:
             described = ", ".join(f"{Role(role).label.lower()} of {code}" for code, role in roles.items())

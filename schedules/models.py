@@ -1,0 +1,371 @@
+"""Payment schedules: what each customer is expected to pay and when, and the reminders sent."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from bpo_ledger.crypto import EncryptedTextField
+from bpo_ledger.models import Channel, Client, Customer, currency_field, money_field
+
+
+class ScheduleKind(models.TextChoices):
+    RECURRING = "recurring", "Recurring"
+    INSTALLMENT = "installment", "Installment plan"
+    DEFERRED = "deferred", "Deferred"
+    ONE_TIME = "one_time", "One-time"
+    AUTOPAY = "autopay", "Autopay"
+
+
+class ScheduleStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    DEFAULTED = "defaulted", "Defaulted"
+
+
+class Frequency(models.TextChoices):
+    WEEKLY = "weekly", "Weekly"
+    BIWEEKLY = "biweekly", "Every two weeks"
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    SEMIANNUAL = "semiannual", "Every six months"
+    ANNUAL = "annual", "Annually"
+
+
+class PaymentMethod(models.TextChoices):
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+    DIRECT_DEBIT = "direct_debit", "Direct debit"
+    CARD = "card", "Card"
+    WALLET = "wallet", "Wallet"
+    CHECK = "check", "Check"
+    CASH = "cash", "Cash"
+
+
+class AutopayMethod(models.TextChoices):
+    BANK_ACCOUNT = "bank_account", "Bank account"
+    CARD = "card", "Card"
+    WALLET = "wallet", "Wallet"
+
+
+class DeferralReason(models.TextChoices):
+    AGREEMENT = "agreement", "Payment agreement"
+    PROMOTION = "promotion", "Promotion"
+    HARDSHIP = "hardship", "Hardship"
+    OTHER = "other", "Other"
+
+
+class PaymentSchedule(models.Model):
+    """One customer's plan of expected payments, of one of five kinds."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="schedules")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="schedules")
+    number = models.PositiveIntegerField(help_text="Sequential per client; part of references.")
+    kind = models.CharField(max_length=16, choices=ScheduleKind.choices)
+    status = models.CharField(
+        max_length=16, choices=ScheduleStatus.choices, default=ScheduleStatus.ACTIVE
+    )
+    currency = currency_field()
+    amount = money_field(
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Per cycle (recurring, autopay); the total (installment); the amount (one-time, deferred).",
+    )
+    method = models.CharField(
+        max_length=16, choices=PaymentMethod.choices, default=PaymentMethod.BANK_TRANSFER
+    )
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    cycles = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Number of payments, for a recurring plan that ends."
+    )
+    frequency = models.CharField(max_length=16, choices=Frequency.choices, blank=True)
+    interval = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(24)]
+    )
+    anchor_day = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)]
+    )
+    # Where the cycle is counted from: the start date, until a deferral moves it. Due date k of
+    # the cycle is computed from here, never from the previous due date, so it never drifts.
+    cycle_start = models.DateField(null=True, blank=True)
+    cycle_start_sequence = models.PositiveIntegerField(default=1)
+    installment_count = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(360)]
+    )
+    down_payment = money_field(default=Decimal("0.00"), validators=[MinValueValidator(Decimal("0"))])
+    deferred_until = models.DateField(null=True, blank=True)
+    deferral_reason = models.CharField(max_length=16, choices=DeferralReason.choices, blank=True)
+    deferral_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    autopay_method = models.CharField(max_length=16, choices=AutopayMethod.choices, blank=True)
+    autopay_account = EncryptedTextField(blank=True)
+    autopay_account_last4 = models.CharField(max_length=4, blank=True)
+    mandate_reference = models.CharField(max_length=64, blank=True)
+    mandate_consented_at = models.DateTimeField(null=True, blank=True)
+    external_ref = models.CharField(
+        max_length=64, blank=True, help_text="The schedule's id in the client's CRM, if any."
+    )
+    description = models.CharField(max_length=200, blank=True)
+    # Rolled up from the scheduled payments by services and the nightly job, so the list
+    # can filter and sort by them without aggregating 100,000s of rows.
+    next_due_date = models.DateField(null=True, blank=True)
+    is_overdue = models.BooleanField(default=False)
+    horizon_until = models.DateField(
+        null=True, blank=True, help_text="Due dates are generated through this date."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "number"], name="schedule_unique_number"),
+            models.UniqueConstraint(
+                fields=["client", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="schedule_unique_external_ref",
+                violation_error_message="A schedule with this CRM reference already exists.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["recurring", "autopay", "installment"]) | ~Q(frequency=""),
+                name="schedule_cycle_has_frequency",
+                violation_error_message="Recurring, autopay and installment schedules need a frequency.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="installment") | Q(installment_count__isnull=False),
+                name="schedule_installment_has_count",
+                violation_error_message="An installment plan needs a number of installments.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="deferred")
+                | (Q(deferred_until__isnull=False) & ~Q(deferral_reason="")),
+                name="schedule_deferred_has_date_and_reason",
+                violation_error_message="A deferred payment needs a deferred-until date and a reason.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="autopay")
+                | (~Q(autopay_method="") & ~Q(mandate_reference="") & Q(mandate_consented_at__isnull=False)),
+                name="schedule_autopay_has_mandate",
+                violation_error_message="Autopay needs a method, a mandate reference and the date of consent.",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="schedule_ends_after_start",
+                violation_error_message="The end date is before the start date.",
+            ),
+            models.CheckConstraint(
+                condition=Q(down_payment__lt=models.F("amount")),
+                name="schedule_down_payment_below_total",
+                violation_error_message="The down payment must be less than the total.",
+            ),
+        ]
+        indexes = [
+            # The schedule list: WHERE client_id IN (...) AND status = ? ORDER BY next_due_date
+            models.Index(fields=["client", "status", "next_due_date"], name="schedule_list_idx"),
+            models.Index(fields=["client", "customer"], name="schedule_customer_idx"),
+            # "Overdue only" filter.
+            models.Index(
+                fields=["client", "next_due_date"],
+                condition=Q(is_overdue=True),
+                name="schedule_overdue_idx",
+            ),
+            # The nightly horizon extension: open-ended active schedules whose horizon ran short.
+            models.Index(
+                fields=["horizon_until"],
+                condition=Q(status="active", kind__in=["recurring", "autopay"]),
+                name="schedule_horizon_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} · {self.get_kind_display()}"
+
+    def get_absolute_url(self):
+        return reverse("schedule_detail", args=[self.client.code, self.pk])
+
+    @property
+    def reference(self) -> str:
+        return schedule_reference(self.client.code, self.number)
+
+    @property
+    def autopay_account_masked(self) -> str:
+        return f"•••• {self.autopay_account_last4}" if self.autopay_account_last4 else ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
+
+
+def schedule_reference(client_code: str, number: int) -> str:
+    return f"{client_code}-{number:06d}"
+
+
+def payment_reference(client_code: str, number: int, sequence: int) -> str:
+    """The reference customers quote: ACME-000123-03."""
+    return f"{schedule_reference(client_code, number)}-{sequence:02d}"
+
+
+class PaymentStatus(models.TextChoices):
+    UPCOMING = "upcoming", "Upcoming"
+    DUE = "due", "Due"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    OVERDUE = "overdue", "Overdue"
+    PAID = "paid", "Paid"
+    WAIVED = "waived", "Waived"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_PAYMENT_STATUSES = (
+    PaymentStatus.UPCOMING,
+    PaymentStatus.DUE,
+    PaymentStatus.PARTIALLY_PAID,
+    PaymentStatus.OVERDUE,
+)
+
+
+class ScheduledPayment(models.Model):
+    """One expected payment of a schedule."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    schedule = models.ForeignKey(
+        PaymentSchedule, on_delete=models.PROTECT, related_name="payments"
+    )
+    sequence = models.PositiveIntegerField()
+    reference = models.CharField(max_length=40)
+    due_date = models.DateField()
+    original_due_date = models.DateField(
+        help_text="The due date first set; differs from due_date after a deferral or rolling."
+    )
+    amount_due = money_field()
+    amount_paid = money_field(default=Decimal("0.00"))
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.UPCOMING
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["schedule", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "sequence"], name="scheduled_payment_unique_seq"),
+            models.UniqueConstraint(fields=["client", "reference"], name="scheduled_payment_unique_ref"),
+            models.CheckConstraint(condition=Q(amount_due__gt=0), name="scheduled_payment_positive"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="scheduled_payment_paid_nonneg"),
+        ]
+        indexes = [
+            # Reminders and the nightly status move: WHERE client_id = ? AND status IN (...) AND due_date = ?
+            models.Index(fields=["client", "status", "due_date"], name="scheduled_payment_due_idx"),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    @property
+    def amount_outstanding(self):
+        return max(self.amount_due - self.amount_paid, Decimal("0.00"))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_PAYMENT_STATUSES
+
+
+class ReminderKind(models.TextChoices):
+    UPCOMING = "upcoming", "Upcoming payment"
+    DUE_TODAY = "due_today", "Due today"
+    OVERDUE = "overdue", "Overdue payment"
+    DEBIT_NOTICE = "debit_notice", "Autopay debit notice"
+
+
+class ReminderStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Reminder(models.Model):
+    """One message to a customer about one scheduled payment; never sent twice."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    scheduled_payment = models.ForeignKey(
+        ScheduledPayment, on_delete=models.PROTECT, related_name="reminders"
+    )
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    days = models.SmallIntegerField(
+        default=0, help_text="Days before (upcoming, debit notice) or after (overdue) the due date."
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(
+        max_length=8, choices=ReminderStatus.choices, default=ReminderStatus.QUEUED
+    )
+    skip_reason = models.CharField(max_length=200, blank=True)
+    recipient = models.CharField(max_length=254, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    provider_id = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The idempotency key: a reminder exists once, whoever creates it first wins.
+            models.UniqueConstraint(
+                fields=["scheduled_payment", "kind", "days", "channel"], name="reminder_once"
+            ),
+        ]
+        indexes = [
+            # The sender's claim: WHERE client_id = ? AND status = 'queued' AND next_attempt_at <= now
+            models.Index(
+                fields=["client", "next_attempt_at"],
+                condition=Q(status="queued"),
+                name="reminder_queue_idx",
+            ),
+            # The stale-claim sweep.
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="reminder_sending_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.channel}) for {self.scheduled_payment_id}"
+
+
+class ReminderTemplate(models.Model):
+    """A client's own wording for one kind of message on one channel (else the default file)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="reminder_templates")
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="Email only. Django template syntax."
+    )
+    body = models.TextField(
+        help_text=(
+            "Django template syntax. Available: {{ customer_name }}, {{ amount }}, {{ currency }}, "
+            "{{ due_date }}, {{ reference }}, {{ days }}, {{ client_name }}, {{ how_to_pay }}, "
+            "{{ method }}, {{ account }}."
+        )
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "kind", "channel"], name="reminder_template_once")
+        ]
+
+    def __str__(self):
+        return f"{self.client.code} {self.get_kind_display()} ({self.channel})"

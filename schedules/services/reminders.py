@@ -1,0 +1,298 @@
+"""Reminders to customers before and after due dates: each is sent at most once.
+
+A reminder is a row keyed by (scheduled payment, kind, days, channel), created with
+INSERT ... ON CONFLICT DO NOTHING, so however often the job runs, and however many run at once,
+each exists once. Sending claims rows with a conditional UPDATE (queued -> sending, stamped with
+a claim token) and sends only what it won. A sender that dies mid-batch leaves rows in
+"sending": the sweep marks them failed with an unknown outcome instead of sending them again,
+because a second message is worse than a missing one that the log shows.
+"""
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import make_msgid
+from django.db import transaction
+from django.db.models import F, Q
+from django.template import engines
+from django.template.loader import get_template
+from django.utils import timezone
+
+from bpo_ledger.audit import PendingEvent, audit_record_many
+from bpo_ledger.models import Channel, Client
+
+from ..models import (
+    PaymentStatus,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    ReminderTemplate,
+    ScheduledPayment,
+    ScheduleKind,
+    ScheduleStatus,
+)
+from ..sms import get_sms_backend
+from .schedules import client_today
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50  # a sender that dies loses at most this many outcomes (marked unknown, not resent)
+MAX_ATTEMPTS = 3
+STALE_AFTER = dt.timedelta(minutes=15)
+SYSTEM_ACTOR = "system:reminders"
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Backoff after a failed send: 5, 20, 80 minutes..."""
+    return dt.timedelta(minutes=5 * 4 ** max(attempts - 1, 0))
+
+
+@dataclass
+class ReminderRun:
+    created: int = 0
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0  # outside the customer's allowed hours: queued for the next window
+    retried: int = 0
+    failed: int = 0
+    by_kind: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _wanted(client: Client, today: dt.date) -> list[tuple[Q, str, str, int]]:
+    """(payments filter, kind for ordinary schedules, kind for autopay, days) for today's reminders."""
+    wanted = []
+    for days in sorted(set(client.reminder_lead_days)):
+        if days > 0:
+            wanted.append((Q(due_date=today + dt.timedelta(days=days), status=PaymentStatus.UPCOMING),
+                           ReminderKind.UPCOMING, ReminderKind.DEBIT_NOTICE, days))
+    wanted.append((Q(due_date=today, status__in=(PaymentStatus.UPCOMING, PaymentStatus.DUE)),
+                   ReminderKind.DUE_TODAY, ReminderKind.DEBIT_NOTICE, 0))
+    for days in sorted(set(client.reminder_overdue_days)):
+        if days > 0:
+            wanted.append((
+                Q(due_date=today - dt.timedelta(days=days),
+                  status__in=(PaymentStatus.DUE, PaymentStatus.OVERDUE, PaymentStatus.PARTIALLY_PAID)),
+                ReminderKind.OVERDUE, ReminderKind.OVERDUE, days,
+            ))
+    return wanted
+
+
+def reminders_queue(*, client: Client, today: dt.date) -> int:
+    """Create today's reminder rows (idempotent); returns how many were new."""
+    base = ScheduledPayment.objects.filter(client=client, schedule__status=ScheduleStatus.ACTIVE)
+    channels = [c for c in client.reminder_channels if c in Channel.values]
+    rows = []
+    for condition, kind, autopay_kind, days in _wanted(client, today):
+        for pk, schedule_kind in base.filter(condition).values_list("pk", "schedule__kind").iterator(chunk_size=5000):
+            chosen = autopay_kind if schedule_kind == ScheduleKind.AUTOPAY else kind
+            for channel in channels:
+                rows.append(Reminder(client_id=client.pk, scheduled_payment_id=pk, kind=chosen, days=days, channel=channel))
+    before = Reminder.objects.filter(client=client).count() if rows else 0
+    Reminder.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    return (Reminder.objects.filter(client=client).count() - before) if rows else 0
+
+
+def _claim(client: Client, now: dt.datetime) -> list[Reminder]:
+    """Win up to BATCH_SIZE queued reminders; a row another sender took is never returned."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        ids = list(
+            Reminder.objects.select_for_update(skip_locked=True)
+            .filter(client=client, status=ReminderStatus.QUEUED)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .order_by("id")
+            .values_list("id", flat=True)[:BATCH_SIZE]
+        )
+        if not ids:
+            return []
+        # Conditional UPDATE: only rows still queued are taken, and tagged as ours.
+        Reminder.objects.filter(id__in=ids, status=ReminderStatus.QUEUED).update(
+            status=ReminderStatus.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+        )
+    return list(
+        Reminder.objects.filter(claim_token=token, status=ReminderStatus.SENDING)
+        .select_related("scheduled_payment__schedule__customer")
+        .order_by("id")
+    )
+
+
+def _allowed_now(client: Client, customer, now: dt.datetime) -> dt.datetime | None:
+    """None if now is inside the customer's allowed hours, else when the next window opens."""
+    local = now.astimezone(customer.zone)
+    start, end = client.reminder_hours_start, client.reminder_hours_end
+    if start <= local.time() < end:
+        return None
+    day = local.date() if local.time() < start else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, start, tzinfo=customer.zone).astimezone(dt.UTC)
+
+
+class _Renderer:
+    """Client's own templates where set, else the defaults in templates/schedules/reminders/."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self.custom = {(t.kind, t.channel): t for t in ReminderTemplate.objects.filter(client=client)}
+        self.cache = {}
+
+    def _template(self, kind: str, channel: str, part: str):
+        key = (kind, channel, part)
+        if key not in self.cache:
+            custom = self.custom.get((kind, channel))
+            source = getattr(custom, part, "") if custom else ""
+            if source:
+                self.cache[key] = engines["django"].from_string("{% autoescape off %}" + source + "{% endautoescape %}")
+            else:
+                self.cache[key] = get_template(f"schedules/reminders/{kind}_{channel if part == 'body' else 'subject'}.txt")
+        return self.cache[key]
+
+    def render(self, reminder: Reminder) -> tuple[str, str]:
+        payment = reminder.scheduled_payment
+        schedule = payment.schedule
+        context = {
+            "customer_name": schedule.customer.name,
+            "amount": f"{payment.amount_outstanding:,.2f}",
+            "currency": schedule.currency,
+            "due_date": payment.due_date.strftime("%d %B %Y").lstrip("0"),
+            "reference": payment.reference,
+            "days": reminder.days,
+            "client_name": self.client.name,
+            "how_to_pay": self.client.payment_instructions or f"Quote {payment.reference} with your payment.",
+            "method": schedule.get_method_display(),
+            "account": schedule.autopay_account_masked,
+        }
+        body = self._template(reminder.kind, reminder.channel, "body").render(context).strip()
+        subject = ""
+        if reminder.channel == Channel.EMAIL:
+            subject = " ".join(self._template(reminder.kind, reminder.channel, "subject").render(context).split())
+        return subject, body
+
+
+def _skip_reason(reminder: Reminder) -> str:
+    payment = reminder.scheduled_payment
+    schedule = payment.schedule
+    customer = schedule.customer
+    if schedule.status != ScheduleStatus.ACTIVE:
+        return f"schedule is {schedule.status}"
+    if not payment.is_open:
+        return f"payment is {payment.status}"
+    if reminder.kind in (ReminderKind.UPCOMING, ReminderKind.DEBIT_NOTICE) and payment.status == PaymentStatus.PARTIALLY_PAID:
+        return ""
+    if reminder.channel == Channel.EMAIL:
+        if not customer.email_consent:
+            return "no consent to email"
+        if not customer.email:
+            return "no email address"
+    if reminder.channel == Channel.SMS:
+        if not customer.sms_consent:
+            return "no consent to SMS"
+        if not customer.phone:
+            return "no phone number"
+    return ""
+
+
+def _send_batch(client: Client, batch: list[Reminder], renderer: _Renderer, now: dt.datetime, run: ReminderRun, mail, sms) -> None:
+    events = []
+    for reminder in batch:
+        payment = reminder.scheduled_payment
+        customer = payment.schedule.customer
+        reason = _skip_reason(reminder)
+        if reason:
+            reminder.status, reminder.skip_reason = ReminderStatus.SKIPPED, reason
+            run.skipped += 1
+            continue
+        window = _allowed_now(client, customer, now)
+        if window is not None:
+            # Not an attempt: it waits for the customer's morning.
+            reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, window
+            reminder.attempts -= 1
+            run.deferred += 1
+            continue
+        try:
+            subject, body = renderer.render(reminder)
+            if reminder.channel == Channel.EMAIL:
+                message_id = make_msgid(domain="bpo-ledger.local")
+                message = EmailMessage(subject, body, to=[customer.email], connection=mail, headers={"Message-ID": message_id})
+                message.send()
+                reminder.recipient, reminder.provider_id = customer.email, message_id
+            else:
+                reminder.recipient = customer.phone
+                reminder.provider_id = sms.send(to=customer.phone, body=body)
+        except Exception as exc:  # any provider error: retried with backoff, then failed
+            reminder.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+            if reminder.attempts < MAX_ATTEMPTS:
+                reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, now + retry_delay(reminder.attempts)
+                run.retried += 1
+            else:
+                reminder.status = ReminderStatus.FAILED
+                run.failed += 1
+                events.append(_event(reminder, "reminder.failed"))
+            continue
+        reminder.status, reminder.sent_at = ReminderStatus.SENT, timezone.now()
+        run.sent += 1
+        run.by_kind[reminder.kind] = run.by_kind.get(reminder.kind, 0) + 1
+        events.append(_event(reminder, "reminder.sent"))
+    with transaction.atomic():
+        Reminder.objects.bulk_update(
+            batch,
+            ["status", "skip_reason", "next_attempt_at", "attempts", "recipient", "provider_id", "sent_at", "last_error"],
+        )
+        audit_record_many(client=client, actor=SYSTEM_ACTOR, events=events)
+
+
+def _event(reminder: Reminder, verb: str) -> PendingEvent:
+    payment = reminder.scheduled_payment
+    details = {
+        "reference": payment.reference,
+        "kind": reminder.kind,
+        "days": reminder.days,
+        "channel": reminder.channel,
+        "attempts": reminder.attempts,
+    }
+    if verb == "reminder.sent":
+        details["provider_id"] = reminder.provider_id
+    else:
+        details["reason"] = reminder.last_error
+    return PendingEvent(verb, ("paymentschedule", payment.schedule_id), details)
+
+
+def reminders_send(*, client: Client, now: dt.datetime | None = None) -> ReminderRun:
+    """Queue today's reminders for the client and send every one that is due to go now."""
+    now = now or timezone.now()
+    run = ReminderRun()
+    run.created = reminders_queue(client=client, today=client_today(client, now))
+    renderer = _Renderer(client)
+    sms = get_sms_backend()
+    with get_connection() as mail:
+        while batch := _claim(client, now):
+            _send_batch(client, batch, renderer, now, run, mail, sms)
+    return run
+
+
+@transaction.atomic
+def reminders_sweep_stale(*, now: dt.datetime | None = None) -> int:
+    """Mark reminders whose sender died mid-batch as failed, outcome unknown, never resent."""
+    now = now or timezone.now()
+    stale = list(
+        Reminder.objects.select_for_update(skip_locked=True)
+        .filter(status=ReminderStatus.SENDING, claimed_at__lt=now - STALE_AFTER)
+        .select_related("scheduled_payment", "client")
+    )
+    by_client: dict[int, list] = {}
+    for reminder in stale:
+        reminder.status = ReminderStatus.FAILED
+        reminder.last_error = "outcome unknown: the sender stopped mid-batch; not resent to avoid a duplicate"
+        by_client.setdefault(reminder.client_id, []).append(reminder)
+    Reminder.objects.bulk_update(stale, ["status", "last_error"])
+    for reminders in by_client.values():
+        audit_record_many(
+            client=reminders[0].client,
+            actor=SYSTEM_ACTOR,
+            events=[_event(r, "reminder.failed") for r in reminders],
+        )
+    return len(stale)
