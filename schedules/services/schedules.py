@@ -341,7 +341,12 @@ def schedules_create_many(
             for schedule, dues in zip(built, plans, strict=True)
         ],
     )
-    return built
+    # Rollups were computed in SQL: hand back the rows as stored.
+    return list(
+        PaymentSchedule.objects.filter(pk__in=[s.pk for s in built])
+        .select_related("client", "customer")
+        .order_by("number")
+    )
 
 
 def _locked(schedule: PaymentSchedule) -> PaymentSchedule:
