@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -85,6 +86,22 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bpo_ledger.urls"
+
+# The menu of a client's pages: (label, url name, how to link, roles or None for all).
+# "client" links take the client code as argument; "filter" links are lists across the
+# user's clients, filtered to this one.
+CLIENT_MENU = [
+    ("Overview", "client_overview", "client", None),
+    ("Schedules", "schedule_list", "filter", None),
+    ("Customers", "customer_list", "client", None),
+    ("Payments", "payment_list", "client", None),
+    ("Audit trail", "audit_trail", "client", ("supervisor", "auditor", "admin")),
+]
+# Sections that higher apps add to the customer page: dotted paths of functions
+# (customer=, access=) -> (template name, context).
+CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
+# Demo data for `make run` (manage.py seed_demo), lowest app first.
+DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed"]
 WSGI_APPLICATION = "bpo_ledger.wsgi.application"
 ASGI_APPLICATION = "bpo_ledger.asgi.application"
 
@@ -211,7 +228,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "reminders-hourly": {"task": "schedules.tasks.send_reminders", "schedule": crontab(minute=5)},
+    "schedules-nightly": {"task": "schedules.tasks.run_nightly_where_due", "schedule": crontab(minute=0)},
+}
 
 # Content-Security-Policy: no inline script anywhere, our own files only.
 CONTENT_SECURITY_POLICY = {

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from schedules import urls as schedule_urls
+
 from . import views
 
 client_urls = [
@@ -12,11 +14,13 @@ client_urls = [
     path("customers/<int:pk>/edit/", views.customer_edit, name="customer_edit"),
     path("payments/", views.payment_list, name="payment_list"),
     path("audit/", views.audit_trail, name="audit_trail"),
+    *schedule_urls.client_urls,
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("clients/<str:code>/", include(client_urls)),
+    *schedule_urls.urlpatterns,
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -5,6 +6,7 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 from django_tables2 import LazyPaginator, RequestConfig
 
@@ -66,10 +68,13 @@ def customer_detail(request, code, pk):
     access = membership_for(request.user, code)
     customer = _customer_or_404(access, pk)
     log = selectors.audit_timeline(client=access.client, subject_type="customer", subject_id=pk)
+    panels = [
+        import_string(path)(customer=customer, access=access) for path in settings.CUSTOMER_PAGE_PANELS
+    ]
     return render(
         request,
         "bpo_ledger/customer_detail.html",
-        {"access": access, "customer": customer, "log": log[:100]},
+        {"access": access, "customer": customer, "log": log[:100], "panels": panels},
     )
 
 

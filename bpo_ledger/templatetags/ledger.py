@@ -1,28 +1,25 @@
 from django import template
+from django.conf import settings
 from django.urls import reverse
-
-from ..access import SUPERVISE_ROLES
-from ..models import Role
 
 register = template.Library()
 
 
 @register.inclusion_tag("bpo_ledger/_client_menu.html", takes_context=True)
 def client_menu(context, access):
-    """The menu of one client for the user's role there."""
+    """The menu of one client for the user's role there (settings.CLIENT_MENU)."""
     code = access.client.code
-    items = [
-        ("Overview", reverse("client_overview", args=[code])),
-        ("Customers", reverse("customer_list", args=[code])),
-        ("Payments", reverse("payment_list", args=[code])),
-    ]
-    if access.role in SUPERVISE_ROLES or access.role == Role.AUDITOR:
-        items.append(("Audit trail", reverse("audit_trail", args=[code])))
-    current = context["request"].path
-    return {
-        "items": [(label, url, current == url or (url != items[0][1] and current.startswith(url))) for label, url in items],
-        "access": access,
-    }
+    current = context["request"].get_full_path()
+    items = []
+    for label, url_name, how, roles in settings.CLIENT_MENU:
+        if roles is not None and access.role not in roles:
+            continue
+        url = reverse(url_name, args=[code]) if how == "client" else f"{reverse(url_name)}?client={code}"
+        items.append((label, url))
+    def active(url):
+        path = url.split("?")[0]
+        return current == url or (url != items[0][1] and "?" not in url and current.startswith(path))
+    return {"items": [(label, url, active(url)) for label, url in items], "access": access}
 
 
 @register.filter
@@ -35,3 +32,9 @@ def money(amount, currency=""):
 @register.filter
 def in_minutes(delta):
     return round(delta.total_seconds() / 60)
+
+
+@register.filter
+def allows(obj, predicate):
+    """{% if schedule|allows:action.3 %}: whether a callable allows the object."""
+    return bool(predicate(obj))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.message import make_msgid
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.template import engines
 from django.template.loader import get_template
@@ -25,7 +25,7 @@ from bpo_ledger.audit import PendingEvent, audit_record_many
 from bpo_ledger.models import Channel, Client
 
 from ..models import (
-    PaymentStatus,
+    OPEN_PAYMENT_STATUSES,
     Reminder,
     ReminderKind,
     ReminderStatus,
@@ -64,38 +64,57 @@ class ReminderRun:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def _wanted(client: Client, today: dt.date) -> list[tuple[Q, str, str, int]]:
-    """(payments filter, kind for ordinary schedules, kind for autopay, days) for today's reminders."""
+def _wanted(client: Client, today: dt.date) -> list[tuple[dt.date, str, str, int]]:
+    """(due date, kind for ordinary schedules, kind for autopay, days) for today's reminders."""
     wanted = []
     for days in sorted(set(client.reminder_lead_days)):
         if days > 0:
-            wanted.append((Q(due_date=today + dt.timedelta(days=days), status=PaymentStatus.UPCOMING),
-                           ReminderKind.UPCOMING, ReminderKind.DEBIT_NOTICE, days))
-    wanted.append((Q(due_date=today, status__in=(PaymentStatus.UPCOMING, PaymentStatus.DUE)),
-                   ReminderKind.DUE_TODAY, ReminderKind.DEBIT_NOTICE, 0))
+            wanted.append((today + dt.timedelta(days=days), ReminderKind.UPCOMING, ReminderKind.DEBIT_NOTICE, days))
+    wanted.append((today, ReminderKind.DUE_TODAY, ReminderKind.DEBIT_NOTICE, 0))
     for days in sorted(set(client.reminder_overdue_days)):
         if days > 0:
-            wanted.append((
-                Q(due_date=today - dt.timedelta(days=days),
-                  status__in=(PaymentStatus.DUE, PaymentStatus.OVERDUE, PaymentStatus.PARTIALLY_PAID)),
-                ReminderKind.OVERDUE, ReminderKind.OVERDUE, days,
-            ))
+            wanted.append((today - dt.timedelta(days=days), ReminderKind.OVERDUE, ReminderKind.OVERDUE, days))
     return wanted
+
+
+def _insert_new(rows: list[Reminder]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: counts only the rows this call created,
+    exact even when two senders queue the same reminders at once (no COUNT of the table)."""
+    if not rows:
+        return 0
+    fields = [f for f in Reminder._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(Reminder._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(min(1000, connection.ops.bulk_batch_size(fields, rows)), 1)
+    created = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in chunk for f in fields]
+            cursor.execute(
+                head + ", ".join([one_row] * len(chunk)) + " ON CONFLICT DO NOTHING RETURNING id", params
+            )
+            created += len(cursor.fetchall())
+    return created
 
 
 def reminders_queue(*, client: Client, today: dt.date) -> int:
     """Create today's reminder rows (idempotent); returns how many were new."""
-    base = ScheduledPayment.objects.filter(client=client, schedule__status=ScheduleStatus.ACTIVE)
+    # Any open payment: a part-paid one is reminded of what is still outstanding, and one whose
+    # status the nightly job has not moved yet is still unpaid.
+    base = ScheduledPayment.objects.filter(
+        client=client, schedule__status=ScheduleStatus.ACTIVE, status__in=OPEN_PAYMENT_STATUSES
+    )
     channels = [c for c in client.reminder_channels if c in Channel.values]
     rows = []
-    for condition, kind, autopay_kind, days in _wanted(client, today):
-        for pk, schedule_kind in base.filter(condition).values_list("pk", "schedule__kind").iterator(chunk_size=5000):
+    for due_date, kind, autopay_kind, days in _wanted(client, today):
+        payments = base.filter(due_date=due_date).order_by("pk").values_list("pk", "schedule__kind")
+        for pk, schedule_kind in payments.iterator(chunk_size=5000):
             chosen = autopay_kind if schedule_kind == ScheduleKind.AUTOPAY else kind
             for channel in channels:
                 rows.append(Reminder(client_id=client.pk, scheduled_payment_id=pk, kind=chosen, days=days, channel=channel))
-    before = Reminder.objects.filter(client=client).count() if rows else 0
-    Reminder.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-    return (Reminder.objects.filter(client=client).count() - before) if rows else 0
+    return _insert_new(rows)
 
 
 def _claim(client: Client, now: dt.datetime) -> list[Reminder]:
@@ -111,13 +130,17 @@ def _claim(client: Client, now: dt.datetime) -> list[Reminder]:
         )
         if not ids:
             return []
-        # Conditional UPDATE: only rows still queued are taken, and tagged as ours.
+        # Conditional UPDATE: only rows still queued are taken, and tagged as ours. claimed_at is
+        # the wall clock, not the run's `now`: the sweep judges a sender dead by real time.
         Reminder.objects.filter(id__in=ids, status=ReminderStatus.QUEUED).update(
-            status=ReminderStatus.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+            status=ReminderStatus.SENDING,
+            claimed_at=timezone.now(),
+            claim_token=token,
+            attempts=F("attempts") + 1,
         )
     return list(
         Reminder.objects.filter(claim_token=token, status=ReminderStatus.SENDING)
-        .select_related("scheduled_payment__schedule__customer")
+        .select_related("scheduled_payment__schedule__customer__client")
         .order_by("id")
     )
 
@@ -181,8 +204,6 @@ def _skip_reason(reminder: Reminder) -> str:
         return f"schedule is {schedule.status}"
     if not payment.is_open:
         return f"payment is {payment.status}"
-    if reminder.kind in (ReminderKind.UPCOMING, ReminderKind.DEBIT_NOTICE) and payment.status == PaymentStatus.PARTIALLY_PAID:
-        return ""
     if reminder.channel == Channel.EMAIL:
         if not customer.email_consent:
             return "no consent to email"
@@ -196,15 +217,26 @@ def _skip_reason(reminder: Reminder) -> str:
     return ""
 
 
+SAVED_FIELDS = ["status", "skip_reason", "next_attempt_at", "attempts", "recipient", "provider_id", "sent_at", "last_error"]
+
+
+def _save(client: Client, reminders: list[Reminder], events: list[PendingEvent]) -> None:
+    with transaction.atomic():
+        Reminder.objects.bulk_update(reminders, SAVED_FIELDS)
+        audit_record_many(client=client, actor=SYSTEM_ACTOR, events=events)
+
+
 def _send_batch(client: Client, batch: list[Reminder], renderer: _Renderer, now: dt.datetime, run: ReminderRun, mail, sms) -> None:
-    events = []
+    to_send, not_now = [], []
     for reminder in batch:
-        payment = reminder.scheduled_payment
-        customer = payment.schedule.customer
+        customer = reminder.scheduled_payment.schedule.customer
         reason = _skip_reason(reminder)
         if reason:
+            # Not an attempt: nothing was tried.
             reminder.status, reminder.skip_reason = ReminderStatus.SKIPPED, reason
+            reminder.attempts -= 1
             run.skipped += 1
+            not_now.append(reminder)
             continue
         window = _allowed_now(client, customer, now)
         if window is not None:
@@ -212,10 +244,20 @@ def _send_batch(client: Client, batch: list[Reminder], renderer: _Renderer, now:
             reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, window
             reminder.attempts -= 1
             run.deferred += 1
+            not_now.append(reminder)
             continue
+        to_send.append(reminder)
+    # Saved before sending: should this process die while sending, only the messages really in
+    # flight are left "sending" (and swept as unknown), not the skipped and the deferred.
+    if not_now:
+        _save(client, not_now, [])
+    events = []
+    for reminder in to_send:
+        customer = reminder.scheduled_payment.schedule.customer
         try:
             subject, body = renderer.render(reminder)
             if reminder.channel == Channel.EMAIL:
+                mail.open()  # once per run; here so that an unreachable server is a retried error
                 message_id = make_msgid(domain="bpo-ledger.local")
                 message = EmailMessage(subject, body, to=[customer.email], connection=mail, headers={"Message-ID": message_id})
                 message.send()
@@ -237,12 +279,8 @@ def _send_batch(client: Client, batch: list[Reminder], renderer: _Renderer, now:
         run.sent += 1
         run.by_kind[reminder.kind] = run.by_kind.get(reminder.kind, 0) + 1
         events.append(_event(reminder, "reminder.sent"))
-    with transaction.atomic():
-        Reminder.objects.bulk_update(
-            batch,
-            ["status", "skip_reason", "next_attempt_at", "attempts", "recipient", "provider_id", "sent_at", "last_error"],
-        )
-        audit_record_many(client=client, actor=SYSTEM_ACTOR, events=events)
+    if to_send:
+        _save(client, to_send, events)
 
 
 def _event(reminder: Reminder, verb: str) -> PendingEvent:
@@ -268,18 +306,27 @@ def reminders_send(*, client: Client, now: dt.datetime | None = None) -> Reminde
     run.created = reminders_queue(client=client, today=client_today(client, now))
     renderer = _Renderer(client)
     sms = get_sms_backend()
-    with get_connection() as mail:
+    # Opened on the first email only: an SMS-only run needs no mail server.
+    mail = get_connection()
+    try:
         while batch := _claim(client, now):
             _send_batch(client, batch, renderer, now, run, mail, sms)
+    finally:
+        mail.close()
     return run
 
 
 @transaction.atomic
 def reminders_sweep_stale(*, now: dt.datetime | None = None) -> int:
-    """Mark reminders whose sender died mid-batch as failed, outcome unknown, never resent."""
+    """Mark reminders whose sender died mid-batch as failed, outcome unknown, never resent.
+
+    `now` is the wall clock (claims are stamped with it), not a run's simulated time.
+    """
     now = now or timezone.now()
     stale = list(
-        Reminder.objects.select_for_update(skip_locked=True)
+        # of=self: lock the reminders only, not the joined clients (whose rows guard the audit
+        # chain and every insert that references them) nor the scheduled payments.
+        Reminder.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=ReminderStatus.SENDING, claimed_at__lt=now - STALE_AFTER)
         .select_related("scheduled_payment", "client")
     )

@@ -1,0 +1,200 @@
+import datetime as dt
+from decimal import Decimal
+
+from django import forms
+
+from bpo_ledger.models import Customer, Membership, Role
+
+from .models import (
+    AutopayMethod,
+    DeferralReason,
+    PaymentMethod,
+    PaymentSchedule,
+    ScheduledPayment,
+    ScheduleKind,
+)
+from .services import INQUIRY_CHANNELS, ScheduleSpec
+from .services.schedules import KIND_FIELDS
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class ProjectForm(forms.Form):
+    """Labels without a trailing colon, like the rest of the app."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ScheduleForm(ProjectForm):
+    """Create a schedule of one kind: only that kind's fields are on the form."""
+
+    customer = forms.ModelChoiceField(queryset=Customer.objects.none())
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
+    currency = forms.CharField(max_length=3, required=False, help_text="Blank: the client's currency.")
+    start_date = forms.DateField(widget=DateInput())
+    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
+    frequency = forms.ChoiceField(choices=PaymentSchedule._meta.get_field("frequency").choices)
+    interval = forms.IntegerField(min_value=1, max_value=24, initial=1, help_text="Every N cycles.")
+    anchor_day = forms.IntegerField(
+        min_value=1, max_value=31, required=False,
+        help_text="Day of the month payments fall on (31 = the month's last day). Blank: the start date's day.",
+    )
+    end_date = forms.DateField(widget=DateInput(), required=False, help_text="Blank: open-ended.")
+    cycles = forms.IntegerField(min_value=1, required=False, help_text="Number of payments; blank: open-ended.")
+    installment_count = forms.IntegerField(min_value=1, max_value=360, label="Number of installments")
+    down_payment = forms.DecimalField(
+        max_digits=18, decimal_places=2, min_value=Decimal("0"), required=False, initial=Decimal("0.00"),
+        help_text="Due on the start date; the rest is split into the installments.",
+    )
+    deferred_until = forms.DateField(widget=DateInput(), label="Deferred until")
+    deferral_reason = forms.ChoiceField(choices=DeferralReason.choices)
+    deferral_approved_by = forms.ModelChoiceField(queryset=Membership.objects.none(), label="Approved by")
+    autopay_method = forms.ChoiceField(choices=AutopayMethod.choices, label="Collect from")
+    autopay_account = forms.CharField(
+        max_length=64, label="Account, card or wallet number", help_text="Stored encrypted, shown masked.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    mandate_reference = forms.CharField(max_length=64)
+    mandate_consented_at = forms.DateField(widget=DateInput(), label="Date of consent")
+    external_ref = forms.CharField(max_length=64, required=False, label="CRM reference")
+    description = forms.CharField(max_length=200, required=False)
+
+    COMMON = ("customer", "amount", "currency", "start_date", "method", "external_ref", "description")
+
+    def __init__(self, *args, client, kind, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client, self.kind = client, kind
+        keep = set(self.COMMON) | KIND_FIELDS[kind]
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        self.fields["customer"].queryset = Customer.objects.filter(client=client).order_by("name")
+        if "deferral_approved_by" in self.fields:
+            self.fields["deferral_approved_by"].queryset = (
+                Membership.objects.filter(client=client, role=Role.SUPERVISOR).select_related("user")
+            )
+        if kind == ScheduleKind.AUTOPAY:
+            del self.fields["method"]
+        labels = {
+            ScheduleKind.RECURRING: "Amount per payment",
+            ScheduleKind.AUTOPAY: "Amount per collection",
+            ScheduleKind.INSTALLMENT: "Total amount",
+        }
+        self.fields["amount"].label = labels.get(kind, "Amount")
+        if kind == ScheduleKind.DEFERRED:
+            self.fields["start_date"].label = "Originally due on"
+
+    def spec(self) -> ScheduleSpec:
+        data = self.cleaned_data
+        values = {name: data[name] for name in self.fields if name in ScheduleSpec.__dataclass_fields__}
+        if "deferral_approved_by" in data and data["deferral_approved_by"]:
+            values["deferral_approved_by"] = data["deferral_approved_by"].user
+        if data.get("mandate_consented_at"):
+            values["mandate_consented_at"] = dt.datetime.combine(data["mandate_consented_at"], dt.time(), tzinfo=dt.UTC)
+        if values.get("down_payment") is None:
+            values.pop("down_payment", None)
+        values["currency"] = (data.get("currency") or "").upper()
+        for text in ("external_ref", "description", "autopay_account", "mandate_reference"):
+            if text in values:
+                values[text] = values[text] or ""
+        return ScheduleSpec(kind=self.kind, **values)
+
+
+class ReasonForm(ProjectForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Goes on the schedule's log.")
+
+
+class DeferForm(ReasonForm):
+    until = forms.DateField(widget=DateInput(), label="Move the next payment to")
+    reason_code = forms.ChoiceField(choices=DeferralReason.choices, label="Why")
+    approved_by = forms.ModelChoiceField(
+        queryset=Membership.objects.none(), required=False, help_text="The supervisor who agreed, if any."
+    )
+
+    field_order = ["until", "reason_code", "approved_by", "reason"]
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approved_by"].queryset = Membership.objects.filter(
+            client=schedule.client_id, role=Role.SUPERVISOR
+        ).select_related("user")
+
+
+class MethodForm(ReasonForm):
+    method = forms.ChoiceField(choices=PaymentMethod.choices)
+    autopay_method = forms.ChoiceField(choices=[("", "keep")] + AutopayMethod.choices, required=False, label="Collect from")
+    autopay_account = forms.CharField(
+        max_length=64, required=False, label="New account, card or wallet number", help_text="Blank keeps the current one."
+    )
+    mandate_reference = forms.CharField(max_length=64, required=False, help_text="Blank keeps the current one.")
+
+    field_order = ["method", "autopay_method", "autopay_account", "mandate_reference", "reason"]
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["method"].initial = schedule.method
+        if schedule.kind != ScheduleKind.AUTOPAY:
+            for name in ("autopay_method", "autopay_account", "mandate_reference"):
+                del self.fields[name]
+
+
+class AmountForm(ReasonForm):
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"), label="New amount")
+
+    field_order = ["amount", "reason"]
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].initial = schedule.amount
+        self.fields["amount"].help_text = (
+            "The new total of the plan, spread over the future unpaid installments."
+            if schedule.kind == ScheduleKind.INSTALLMENT
+            else "Applies to future unpaid payments only."
+        )
+
+
+class InquiryForm(ProjectForm):
+    channel = forms.ChoiceField(choices=[(c, c.replace("_", " ").capitalize()) for c in INQUIRY_CHANNELS])
+    summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What the customer asked or said.")
+    outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="What was agreed or done.")
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+class _PaymentChoiceForm(ProjectForm):
+    scheduled_payment = forms.ModelChoiceField(queryset=ScheduledPayment.objects.none(), label="Payment")
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        open_payments = ScheduledPayment.objects.filter(
+            schedule=schedule, status__in=("upcoming", "due", "partially_paid", "overdue")
+        ).order_by("sequence")
+        field = self.fields["scheduled_payment"]
+        field.queryset = open_payments
+        field.label_from_instance = lambda p: (
+            f"{p.reference} · due {p.due_date:%Y-%m-%d} · {p.amount_outstanding} outstanding ({p.get_status_display().lower()})"
+        )
+        first = open_payments.first()
+        if first:
+            field.initial = first.pk
+
+
+class RecordPaymentForm(_PaymentChoiceForm):
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
+    paid_on = forms.DateField(widget=DateInput(), initial=dt.date.today)
+    method = forms.ChoiceField(choices=PaymentMethod.choices)
+    note = forms.CharField(required=False, max_length=500, help_text="Receipt number, who took it.")
+
+
+class FailPaymentForm(_PaymentChoiceForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text="E.g. the bank's return reason: R01 insufficient funds."
+    )

@@ -1,0 +1,47 @@
+"""Celery tasks: thin, idempotent, taking ids and ISO dates."""
+
+import datetime as dt
+
+from celery import shared_task
+from django.utils import timezone
+
+from bpo_ledger.models import Client
+
+from . import services
+
+NIGHTLY_LOCAL_HOUR = 1  # schedules move at 01:00 in each client's time zone
+
+
+@shared_task(ignore_result=True)
+def send_reminders(now_iso: str | None = None) -> None:
+    """Hourly: sweep stale claims, then one task per active client."""
+    services.reminders_sweep_stale()
+    now_iso = now_iso or timezone.now().isoformat()
+    for client_id in Client.objects.filter(is_active=True).values_list("pk", flat=True):
+        send_client_reminders.delay(client_id, now_iso)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_client_reminders(client_id: int, now_iso: str) -> dict:
+    client = Client.objects.get(pk=client_id)
+    return services.reminders_send(client=client, now=dt.datetime.fromisoformat(now_iso)).as_dict()
+
+
+@shared_task(ignore_result=True)
+def run_nightly_where_due(now_iso: str | None = None) -> None:
+    """Hourly: start the nightly schedule job for each client where it is now 01:xx."""
+    now = dt.datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+    for client in Client.objects.filter(is_active=True).only("pk", "timezone"):
+        local = now.astimezone(client.zone)
+        if local.hour == NIGHTLY_LOCAL_HOUR:
+            schedules_nightly.delay(client.pk, local.date().isoformat())
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def schedules_nightly(client_id: int, date_iso: str) -> dict:
+    """Move statuses (due, overdue) and extend open-ended schedules; safe to run twice."""
+    client = Client.objects.get(pk=client_id)
+    today = dt.date.fromisoformat(date_iso)
+    moved = services.scheduled_payments_advance(client=client, today=today)
+    moved["generated"] = services.schedules_extend_horizon(client=client, today=today)
+    return moved

@@ -1,0 +1,191 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from django_tables2 import LazyPaginator, RequestConfig
+
+from bpo_ledger.access import clients_for, membership_for
+from bpo_ledger.errors import DomainError
+from bpo_ledger.selectors import audit_timeline
+
+from . import selectors, services
+from .filters import ScheduleFilter
+from .forms import (
+    AmountForm,
+    DeferForm,
+    FailPaymentForm,
+    InquiryForm,
+    MethodForm,
+    ReasonForm,
+    RecordPaymentForm,
+    ScheduleForm,
+)
+from .models import PaymentSchedule, ScheduleKind
+from .tables import ScheduledPaymentTable, ScheduleTable
+
+PAGE_SIZE = 50
+
+
+def _schedule_or_404(access, pk) -> PaymentSchedule:
+    try:
+        return selectors.schedule_get(client=access.client, pk=pk)
+    except PaymentSchedule.DoesNotExist:
+        raise Http404("No such schedule") from None
+
+
+@login_required
+def schedule_list(request):
+    """Schedules of every client the user works for, filtered and sorted."""
+    clients = clients_for(request.user)
+    filterset = ScheduleFilter(
+        request.GET, queryset=selectors.schedules_visible_to(user=request.user), clients=clients
+    )
+    table = ScheduleTable(filterset.qs, order_by=request.GET.get("sort") or "next_due_date")
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE, "paginator_class": LazyPaginator}).configure(table)
+    access = None
+    code = request.GET.get("client")
+    if code:
+        access = membership_for(request.user, code)
+    return render(request, "schedules/schedule_list.html", {"filter": filterset, "table": table, "access": access})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def schedule_create(request, code):
+    access = membership_for(request.user, code, write=True)
+    kind = request.GET.get("kind") or request.POST.get("kind")
+    if kind not in ScheduleKind.values:
+        return render(request, "schedules/schedule_kind.html", {"access": access, "kinds": ScheduleKind.choices})
+    initial = {}
+    if request.GET.get("customer"):
+        initial["customer"] = request.GET["customer"]
+    form = ScheduleForm(request.POST or None, client=access.client, kind=kind, initial=initial)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            if "save" in request.POST:
+                schedule = services.schedule_create(client=access.client, actor=request.user, spec=form.spec())
+                messages.success(request, f"Schedule {schedule.reference} created with {schedule.payments.count()} scheduled payments.")
+                return redirect(schedule)
+            preview = services.schedule_preview(client=access.client, spec=form.spec())
+        except ValidationError as exc:
+            _add_errors(form, exc)
+    return render(
+        request,
+        "schedules/schedule_form.html",
+        {"access": access, "form": form, "kind": kind, "kind_label": ScheduleKind(kind).label, "preview": preview},
+    )
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+@login_required
+def schedule_detail(request, code, pk):
+    access = membership_for(request.user, code)
+    schedule = _schedule_or_404(access, pk)
+    payments = ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule))
+    RequestConfig(request, paginate={"per_page": 100, "paginator_class": LazyPaginator}).configure(payments)
+    log = audit_timeline(client=access.client, subject_type="paymentschedule", subject_id=schedule.pk)[:200]
+    return render(
+        request,
+        "schedules/schedule_detail.html",
+        {"access": access, "schedule": schedule, "payments": payments, "log": log, "actions": ACTIONS},
+    )
+
+
+def _defer(schedule, user, data):
+    approver = data["approved_by"].user if data.get("approved_by") else None
+    services.schedule_defer(
+        schedule=schedule, actor=user, until=data["until"], reason_code=data["reason_code"],
+        reason=data["reason"], approved_by=approver,
+    )
+    return "Deferred: the remaining due dates moved."
+
+
+def _method(schedule, user, data):
+    services.schedule_change_method(
+        schedule=schedule, actor=user, method=data["method"], reason=data["reason"],
+        autopay_method=data.get("autopay_method") or "", autopay_account=data.get("autopay_account") or "",
+        mandate_reference=data.get("mandate_reference") or "",
+    )
+    return "Payment method changed."
+
+
+def _amount(schedule, user, data):
+    services.schedule_change_amount(schedule=schedule, actor=user, amount=data["amount"], reason=data["reason"])
+    return "Amount changed for future payments."
+
+
+def _inquiry(schedule, user, data):
+    services.schedule_log_inquiry(
+        schedule=schedule, actor=user, channel=data["channel"], summary=data["summary"], outcome=data["outcome"]
+    )
+    return "Inquiry logged."
+
+
+def _payment(schedule, user, data):
+    payment = services.scheduled_payment_record(
+        scheduled_payment=data["scheduled_payment"], actor=user, amount=data["amount"],
+        paid_on=data["paid_on"], method=data["method"], note=data["note"],
+    )
+    return f"Payment recorded on {payment.reference}: {payment.get_status_display().lower()}."
+
+
+def _fail(schedule, user, data):
+    payment = services.scheduled_payment_fail(scheduled_payment=data["scheduled_payment"], actor=user, reason=data["reason"])
+    return f"Failed payment logged on {payment.reference}."
+
+
+def _status_change(service, message):
+    def perform(schedule, user, data):
+        service(schedule=schedule, actor=user, reason=data["reason"])
+        return message
+
+    return perform
+
+
+# action name -> (button label, form class, service call, shown when)
+ACTIONS = {
+    "defer": ("Defer", DeferForm, _defer, lambda s: s.is_open),
+    "pause": ("Pause", ReasonForm, _status_change(services.schedule_pause, "Schedule paused."), lambda s: s.status == "active"),
+    "resume": ("Resume", ReasonForm, _status_change(services.schedule_resume, "Schedule resumed."), lambda s: s.status == "paused"),
+    "method": ("Change method", MethodForm, _method, lambda s: s.is_open),
+    "amount": ("Change amount", AmountForm, _amount, lambda s: s.is_open),
+    "inquiry": ("Log inquiry", InquiryForm, _inquiry, lambda s: True),
+    "payment": ("Record payment", RecordPaymentForm, _payment, lambda s: s.is_open),
+    "fail": ("Log failed payment", FailPaymentForm, _fail, lambda s: s.is_open),
+    "cancel": ("Cancel schedule", ReasonForm, _status_change(services.schedule_cancel, "Schedule cancelled."), lambda s: s.is_open),
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def schedule_action(request, code, pk, action):
+    access = membership_for(request.user, code, write=True)
+    schedule = _schedule_or_404(access, pk)
+    if action not in ACTIONS:
+        raise Http404("No such action")
+    label, form_class, perform, _ = ACTIONS[action]
+    kwargs = {} if form_class is ReasonForm else {"schedule": schedule}
+    form = form_class(request.POST or None, **kwargs)
+    if request.method == "POST" and form.is_valid():
+        try:
+            message = perform(schedule, request.user, form.cleaned_data)
+        except (DomainError, ValidationError) as exc:
+            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+        else:
+            messages.success(request, message)
+            return redirect(schedule)
+    return render(
+        request,
+        "schedules/schedule_action.html",
+        {"access": access, "schedule": schedule, "form": form, "label": label, "action": action},
+    )
