@@ -94,10 +94,11 @@ def schedule_detail(request, code, pk):
     payments = ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule))
     RequestConfig(request, paginate={"per_page": 100, "paginator_class": LazyPaginator}).configure(payments)
     log = audit_timeline(client=access.client, subject_type="paymentschedule", subject_id=schedule.pk)[:200]
+    actions = [(name, label) for name, (label, _, _, shown) in ACTIONS.items() if shown(schedule)]
     return render(
         request,
         "schedules/schedule_detail.html",
-        {"access": access, "schedule": schedule, "payments": payments, "log": log, "actions": ACTIONS},
+        {"access": access, "schedule": schedule, "payments": payments, "log": log, "actions": actions},
     )
 
 
@@ -173,7 +174,10 @@ def schedule_action(request, code, pk, action):
     schedule = _schedule_or_404(access, pk)
     if action not in ACTIONS:
         raise Http404("No such action")
-    label, form_class, perform, _ = ACTIONS[action]
+    label, form_class, perform, shown = ACTIONS[action]
+    if not shown(schedule):
+        messages.error(request, f"{label} is not possible: the schedule is {schedule.get_status_display().lower()}.")
+        return redirect(schedule)
     kwargs = {} if form_class is ReasonForm else {"schedule": schedule}
     form = form_class(request.POST or None, **kwargs)
     if request.method == "POST" and form.is_valid():

@@ -34,7 +34,18 @@ def in_minutes(delta):
     return round(delta.total_seconds() / 60)
 
 
+# Detail keys the timeline shows in their own way, or not at all.
+_TIMELINE_SPECIAL = {"changes", "reason", "moved", "payments", "after", "subject_label"}
+
+
 @register.filter
-def allows(obj, predicate):
-    """{% if schedule|allows:action.3 %}: whether a callable allows the object."""
-    return bool(predicate(obj))
+def event_facts(details):
+    """The plain facts of an event's details, as (key, value) pairs for the timeline."""
+    facts = []
+    for key, value in sorted(details.items()):
+        if key in _TIMELINE_SPECIAL or value in (None, "", [], {}):
+            continue
+        if isinstance(value, dict | list):
+            continue
+        facts.append((key.replace("_", " "), value))
+    return facts

@@ -284,7 +284,7 @@ def _created_details(schedule: PaymentSchedule, dues, source: str) -> dict:
         "currency": schedule.currency,
         "method": schedule.method,
         "start_date": schedule.start_date,
-        "payments": len(dues),
+        "scheduled_payments": len(dues),
         "first_due": dues[0].due_date if dues else None,
         "last_due": dues[-1].due_date if dues else None,
         "source": source,

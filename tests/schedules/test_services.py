@@ -1,0 +1,231 @@
+"""The schedule log: every change is a service that writes before/after, actor and reason."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from bpo_ledger.audit import audit_verify
+from bpo_ledger.errors import DomainError
+from bpo_ledger.selectors import audit_timeline
+from schedules import services
+from schedules.models import PaymentSchedule, ScheduledPayment
+from schedules.services import ScheduleSpec
+
+TODAY = dt.date(2026, 11, 23)  # a Monday
+
+
+def create(client, customer, actor="system:test", today=TODAY, **fields):
+    return services.schedule_create(client=client, actor=actor, spec=ScheduleSpec(customer=customer, **fields), today=today)
+
+
+def log(schedule):
+    return list(audit_timeline(client=schedule.client, subject_type="paymentschedule", subject_id=schedule.pk))
+
+
+def dues(schedule):
+    return list(schedule.payments.order_by("sequence").values_list("due_date", "amount_due", "status"))
+
+
+def test_installment_plan_amounts_sum_to_the_total_and_roll_off_weekends(client_a, customer_a, agent):
+    plan = create(
+        client_a, customer_a, agent, kind="installment", amount=Decimal("1000.00"),
+        start_date=dt.date(2027, 1, 31), frequency="monthly", installment_count=3,
+    )
+    assert dues(plan) == [
+        (dt.date(2027, 2, 1), Decimal("333.33"), "upcoming"),  # Sun Jan 31 rolls to Monday
+        (dt.date(2027, 3, 1), Decimal("333.33"), "upcoming"),  # Sun Feb 28 rolls to Monday
+        (dt.date(2027, 3, 31), Decimal("333.34"), "upcoming"),
+    ]
+    assert plan.reference == "ACME-000001"
+    assert [p.reference for p in plan.payments.order_by("sequence")] == ["ACME-000001-01", "ACME-000001-02", "ACME-000001-03"]
+    (event,) = log(plan)
+    assert event.verb == "schedule.created" and event.actor == agent
+    assert event.details["scheduled_payments"] == 3
+
+
+def test_business_day_rolling_follows_the_client_rule(client_a, customer_a):
+    client_a.business_day_rule = "none"
+    client_a.save()
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("10.00"), start_date=dt.date(2027, 1, 31))
+    assert dues(plan)[0][0] == dt.date(2027, 1, 31)
+
+
+def test_recurring_schedules_are_generated_to_a_horizon_and_extended_nightly(client_a, customer_a):
+    plan = create(client_a, customer_a, kind="recurring", amount=Decimal("49.99"), start_date=dt.date(2026, 12, 31), frequency="monthly")
+    count = plan.payments.count()
+    # Six months from the start: Dec 31 ... Jun 29, 2027.
+    assert plan.horizon_until == dt.date(2027, 6, 29)
+    assert count == 6
+    # On March 23 the horizon reaches Sep 19: Jun 30, Jul 31 (rolled to Aug 2), Aug 31 are added.
+    added = services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 23))
+    assert added == 3
+    plan.refresh_from_db()
+    assert plan.horizon_until == dt.date(2027, 9, 19)
+    assert [d for d, _, _ in dues(plan)][-3:] == [dt.date(2027, 6, 30), dt.date(2027, 8, 2), dt.date(2027, 8, 31)]
+    # Extending again the same day adds nothing.
+    assert services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 23)) == 0
+    seqs = list(plan.payments.order_by("sequence").values_list("sequence", flat=True))
+    assert seqs == list(range(1, count + 4))
+
+
+def test_recurring_with_a_number_of_cycles_stops(client_a, customer_a):
+    plan = create(client_a, customer_a, kind="recurring", amount=Decimal("15.00"), start_date=dt.date(2026, 12, 1), frequency="weekly", cycles=4)
+    assert plan.payments.count() == 4
+    assert services.schedules_extend_horizon(client=client_a, today=TODAY + dt.timedelta(days=400)) == 0
+
+
+def test_each_kind_requires_its_fields(client_a, customer_a):
+    with pytest.raises(ValidationError, match="need a frequency"):
+        create(client_a, customer_a, kind="recurring", amount=Decimal("1"), start_date=TODAY)
+    with pytest.raises(ValidationError, match="needs a number of installments"):
+        create(client_a, customer_a, kind="installment", amount=Decimal("100"), start_date=TODAY, frequency="monthly")
+    with pytest.raises(ValidationError, match="deferred-until date and a reason"):
+        create(client_a, customer_a, kind="deferred", amount=Decimal("100"), start_date=TODAY)
+    with pytest.raises(ValidationError, match="mandate reference"):
+        create(client_a, customer_a, kind="autopay", amount=Decimal("100"), start_date=TODAY, frequency="monthly")
+    with pytest.raises(ValidationError, match="down payment must be less"):
+        create(client_a, customer_a, kind="installment", amount=Decimal("100"), start_date=TODAY, frequency="monthly", installment_count=2, down_payment=Decimal("100"))
+    assert not PaymentSchedule.objects.exists()
+
+
+def test_a_customer_of_another_client_is_refused(client_a, customer_b):
+    with pytest.raises(ValidationError, match="belongs to another client"):
+        create(client_a, customer_b, kind="one_time", amount=Decimal("5"), start_date=TODAY)
+
+
+def test_autopay_keeps_the_account_encrypted_and_masked(client_a, customer_a):
+    plan = create(
+        client_a, customer_a, kind="autopay", amount=Decimal("64.00"), start_date=dt.date(2026, 12, 5), frequency="monthly",
+        autopay_method="card", autopay_account="4111 1111 1111 1111", mandate_reference="MND-1",
+        mandate_consented_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    )
+    assert plan.autopay_account_masked == "•••• 1111"
+    assert plan.method == "card"
+    assert "4111111111111111" not in str(log(plan)[0].details)
+
+
+def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, customer_a, agent, supervisor):
+    plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 12, 10), frequency="monthly", installment_count=3)
+    before = [d for d, _, _ in dues(plan)]
+    services.schedule_defer(
+        schedule=plan, actor=agent, until=dt.date(2027, 2, 10), reason_code="hardship",
+        reason="Customer lost their job", approved_by=supervisor, today=TODAY,
+    )
+    payments = list(plan.payments.order_by("sequence"))
+    assert [p.due_date for p in payments] == [dt.date(2027, 2, 10), dt.date(2027, 3, 10), dt.date(2027, 4, 12)]
+    assert [p.original_due_date for p in payments] == before
+    event = log(plan)[0]
+    assert event.verb == "schedule.deferred"
+    assert event.details["reason"] == "Customer lost their job"
+    assert event.details["approved_by"] == "supervisor"
+    assert event.details["moved"]["ACME-000001-01"] == {"before": "2026-12-10", "after": "2027-02-10"}
+
+
+def test_defer_refuses_a_date_before_the_next_due_date(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 10))
+    with pytest.raises(DomainError, match="after the next due date, 2026-12-10"):
+        services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
+
+
+def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
+    services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
+    services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 1))
+    dates = [d for d, _, _ in dues(plan)]
+    # Feb 15, 2027 is Presidents' Day: the payment rolls to Tuesday.
+    assert dates[:3] == [dt.date(2027, 1, 15), dt.date(2027, 2, 16), dt.date(2027, 3, 15)]
+    assert all(d.day in (15, 16, 17) for d in dates)  # the 15th, or the next business day
+
+
+def test_pause_resume_cancel_are_logged_with_before_and_after(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
+    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute open")
+    with pytest.raises(DomainError, match="is paused; it cannot be paused"):
+        services.schedule_pause(schedule=plan, actor=agent, reason="again")
+    services.schedule_resume(schedule=plan, actor=agent, reason="Dispute closed")
+    services.schedule_cancel(schedule=plan, actor=agent, reason="Customer moved away")
+    verbs = [(e.verb, e.details["changes"]["status"]["after"]) for e in log(plan)[:3]]
+    assert verbs == [("schedule.cancelled", "cancelled"), ("schedule.resumed", "active"), ("schedule.paused", "paused")]
+    assert set(plan.payments.values_list("status", flat=True)) == {"cancelled"}
+    with pytest.raises(DomainError, match="can no longer change"):
+        services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("5"), reason="x", today=TODAY)
+
+
+def test_a_reason_is_required(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("5"), start_date=dt.date(2026, 12, 1))
+    with pytest.raises(DomainError, match="Give a reason"):
+        services.schedule_pause(schedule=plan, actor=agent, reason="  ")
+
+
+def test_amount_change_touches_future_unpaid_payments_only(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 10, 1), frequency="monthly", cycles=5)
+    # Oct and Nov are past; Nov 2 was paid in part.
+    nov = plan.payments.get(sequence=2)
+    services.scheduled_payment_record(scheduled_payment=nov, actor=agent, amount=Decimal("5.00"), paid_on=TODAY, method="cash")
+    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("25.00"), reason="Tariff change", today=TODAY)
+    assert [a for _, a, _ in dues(plan)] == [Decimal("20.00"), Decimal("20.00"), Decimal("25.00"), Decimal("25.00"), Decimal("25.00")]
+    event = log(plan)[0]
+    assert event.details["changes"]["amount"] == {"before": "20.00", "after": "25.00"}
+    assert set(event.details["payments"]) == {"ACME-000001-03", "ACME-000001-04", "ACME-000001-05"}
+
+
+def test_amount_change_of_an_installment_plan_respreads_the_new_total(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 11, 1), frequency="monthly", installment_count=3)
+    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("400.00"), reason="Added a service", today=TODAY)
+    amounts = [a for _, a, _ in dues(plan)]
+    assert amounts == [Decimal("100.00"), Decimal("150.00"), Decimal("150.00")]
+    assert sum(amounts) == Decimal("400.00")
+
+
+def test_recording_payments_moves_statuses_and_refuses_overpayment(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 12, 1))
+    payment = plan.payments.get()
+    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("40.00"), paid_on=TODAY, method="card", note="by phone")
+    payment.refresh_from_db()
+    assert payment.status == "partially_paid" and payment.amount_paid == Decimal("40.00")
+    with pytest.raises(DomainError, match="more than the 60.00 outstanding"):
+        services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("70.00"), paid_on=TODAY, method="card")
+    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("60.00"), paid_on=TODAY, method="card")
+    payment.refresh_from_db()
+    plan.refresh_from_db()
+    assert payment.status == "paid" and payment.paid_at is not None
+    assert plan.status == "completed" and plan.next_due_date is None
+    assert [e.verb for e in log(plan)[:2]] == ["payment.recorded", "payment.recorded"]
+
+
+def test_failed_payment_and_inquiry_go_on_the_log(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 11, 20))
+    services.scheduled_payment_fail(scheduled_payment=plan.payments.get(), actor=agent, reason="R01 insufficient funds", today=TODAY)
+    services.schedule_log_inquiry(schedule=plan, actor=agent, channel="phone", summary="Asked for a payment date", outcome="Will pay Friday")
+    inquiry, failed = log(plan)[:2]
+    assert failed.verb == "payment.failed" and failed.details["reason"] == "R01 insufficient funds"
+    assert inquiry.verb == "inquiry.logged" and inquiry.details["outcome"] == "Will pay Friday"
+    with pytest.raises(DomainError, match="Unknown inquiry channel"):
+        services.schedule_log_inquiry(schedule=plan, actor=agent, channel="pigeon", summary="x", outcome="")
+
+
+def test_nightly_moves_upcoming_to_due_and_due_to_overdue_after_grace(client_a, customer_a):
+    plan = create(client_a, customer_a, kind="installment", amount=Decimal("200.00"), start_date=dt.date(2026, 12, 1), frequency="monthly", installment_count=2)
+    assert [s for _, _, s in dues(plan)] == ["upcoming", "upcoming"]
+    moved = services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 1))
+    assert moved["due"] == 1 and moved["overdue"] == 0
+    # Grace is 3 days: Dec 4 is still due, Dec 5 is overdue.
+    assert services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 4))["overdue"] == 0
+    moved = services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 5))
+    assert moved["overdue"] == 1
+    plan.refresh_from_db()
+    assert plan.is_overdue and [s for _, _, s in dues(plan)] == ["overdue", "upcoming"]
+    assert log(plan)[0].verb == "payment.overdue"
+    # Running again changes nothing and logs nothing more.
+    assert services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 5)) == {"due": 0, "overdue": 0, "schedules": 0}
+    assert log(plan)[0].verb == "payment.overdue" and len(log(plan)) == 2
+    assert audit_verify(client=client_a).ok
+
+
+def test_paused_schedules_do_not_fall_overdue(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 1))
+    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute")
+    services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 20))
+    assert ScheduledPayment.objects.get(schedule=plan).status == "upcoming"
