@@ -59,6 +59,16 @@ class DeferralReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# The rules of each kind, as database constraints; schedules.services checks the same rules
+# in Python first (the same messages), so a form or an import gets every error at once.
+NEEDS_FREQUENCY = "Recurring, autopay and installment schedules need a frequency."
+NEEDS_INSTALLMENTS = "An installment plan needs a number of installments."
+NEEDS_DEFERRAL = "A deferred payment needs a deferred-until date and a reason."
+NEEDS_MANDATE = "Autopay needs a method, a mandate reference and the date of consent."
+ENDS_BEFORE_START = "The end date is before the start date."
+DOWN_PAYMENT_TOO_HIGH = "The down payment must be less than the total."
+
+
 class PaymentSchedule(models.Model):
     """One customer's plan of expected payments, of one of five kinds."""
 
@@ -141,34 +151,34 @@ class PaymentSchedule(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind__in=["recurring", "autopay", "installment"]) | ~Q(frequency=""),
                 name="schedule_cycle_has_frequency",
-                violation_error_message="Recurring, autopay and installment schedules need a frequency.",
+                violation_error_message=NEEDS_FREQUENCY,
             ),
             models.CheckConstraint(
                 condition=~Q(kind="installment") | Q(installment_count__isnull=False),
                 name="schedule_installment_has_count",
-                violation_error_message="An installment plan needs a number of installments.",
+                violation_error_message=NEEDS_INSTALLMENTS,
             ),
             models.CheckConstraint(
                 condition=~Q(kind="deferred")
                 | (Q(deferred_until__isnull=False) & ~Q(deferral_reason="")),
                 name="schedule_deferred_has_date_and_reason",
-                violation_error_message="A deferred payment needs a deferred-until date and a reason.",
+                violation_error_message=NEEDS_DEFERRAL,
             ),
             models.CheckConstraint(
                 condition=~Q(kind="autopay")
                 | (~Q(autopay_method="") & ~Q(mandate_reference="") & Q(mandate_consented_at__isnull=False)),
                 name="schedule_autopay_has_mandate",
-                violation_error_message="Autopay needs a method, a mandate reference and the date of consent.",
+                violation_error_message=NEEDS_MANDATE,
             ),
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
                 name="schedule_ends_after_start",
-                violation_error_message="The end date is before the start date.",
+                violation_error_message=ENDS_BEFORE_START,
             ),
             models.CheckConstraint(
                 condition=Q(down_payment__lt=models.F("amount")),
                 name="schedule_down_payment_below_total",
-                violation_error_message="The down payment must be less than the total.",
+                violation_error_message=DOWN_PAYMENT_TOO_HIGH,
             ),
         ]
         indexes = [

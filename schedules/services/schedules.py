@@ -17,6 +17,7 @@ from bpo_ledger.errors import DomainError
 from bpo_ledger.models import Client, Customer
 
 from .. import duedates
+from .. import models
 from ..models import (
     OPEN_PAYMENT_STATUSES,
     PaymentSchedule,
@@ -116,17 +117,29 @@ def _initial_status(due_date: dt.date, today: dt.date, grace_days: int) -> str:
     return PaymentStatus.DUE
 
 
-def _payment_rows(schedule: PaymentSchedule, dues: list[duedates.Due], today: dt.date) -> list[ScheduledPayment]:
+@dataclass(frozen=True)
+class NewPayment:
+    """A scheduled payment to insert; plain values, so that a bulk insert builds no model objects."""
+
+    client_id: int
+    schedule_id: int
+    sequence: int
+    reference: str
+    due_date: dt.date
+    amount_due: Decimal
+    status: str
+
+
+def _payment_rows(schedule: PaymentSchedule, dues: list[duedates.Due], today: dt.date) -> list[NewPayment]:
     code = schedule.client.code
     grace = schedule.client.grace_days
     return [
-        ScheduledPayment(
+        NewPayment(
             client_id=schedule.client_id,
             schedule_id=schedule.pk,
             sequence=due.sequence,
             reference=payment_reference(code, schedule.number, due.sequence),
             due_date=due.due_date,
-            original_due_date=due.due_date,
             amount_due=due.amount,
             status=_initial_status(due.due_date, today, grace),
         )
@@ -140,27 +153,40 @@ COPY_COLUMNS = (
 )
 
 
-def scheduled_payments_insert(rows: list[ScheduledPayment]) -> int:
+def scheduled_payments_insert(rows: list[NewPayment]) -> int:
     """Insert many scheduled payments at once: COPY on PostgreSQL, bulk_create elsewhere."""
     if not rows:
         return 0
-    if connection.vendor != "postgresql":
-        ScheduledPayment.objects.bulk_create(rows, batch_size=1000)
-        return len(rows)
     now = timezone.now()
+    if connection.vendor != "postgresql":
+        ScheduledPayment.objects.bulk_create(
+            [
+                ScheduledPayment(
+                    client_id=r.client_id, schedule_id=r.schedule_id, sequence=r.sequence, reference=r.reference,
+                    due_date=r.due_date, original_due_date=r.due_date, amount_due=r.amount_due, status=r.status,
+                )
+                for r in rows
+            ],
+            batch_size=1000,
+        )
+        return len(rows)
+    zero = Decimal("0.00")
     table = ScheduledPayment._meta.db_table
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(
                     (r.client_id, r.schedule_id, r.sequence, r.reference, r.due_date,
-                     r.original_due_date, r.amount_due, r.amount_paid, r.status, now)
+                     r.due_date, r.amount_due, zero, r.status, now)
                 )
     return len(rows)
 
 
 def schedules_refresh_rollups(*, schedule_ids) -> None:
-    """Recompute next due date, overdue flag and completion of the given schedules in SQL."""
+    """Recompute next due date, overdue flag and completion of the given schedules in SQL.
+
+    schedule_ids: a list of ids or a values_list queryset of them.
+    """
     open_payments = ScheduledPayment.objects.filter(
         schedule=OuterRef("pk"), status__in=OPEN_PAYMENT_STATUSES
     )
@@ -226,6 +252,41 @@ KIND_FIELDS = {
 KIND_SPECIFIC = set().union(*KIND_FIELDS.values())
 
 
+def _kind_rule_errors(schedule: PaymentSchedule) -> dict:
+    """The kind rules of PaymentSchedule's check constraints, checked without a query per rule."""
+    errors = {}
+    if schedule.kind in CYCLIC_KINDS and not schedule.frequency:
+        errors["frequency"] = models.NEEDS_FREQUENCY
+    if schedule.kind == ScheduleKind.INSTALLMENT and not schedule.installment_count:
+        errors["installment_count"] = models.NEEDS_INSTALLMENTS
+    if schedule.kind == ScheduleKind.DEFERRED:
+        if not schedule.deferred_until:
+            errors["deferred_until"] = models.NEEDS_DEFERRAL
+        if not schedule.deferral_reason:
+            errors["deferral_reason"] = models.NEEDS_DEFERRAL
+    if schedule.kind == ScheduleKind.AUTOPAY:
+        for name in ("autopay_method", "mandate_reference", "mandate_consented_at"):
+            if not getattr(schedule, name):
+                errors[name] = models.NEEDS_MANDATE
+    if schedule.end_date and schedule.end_date < schedule.start_date:
+        errors["end_date"] = models.ENDS_BEFORE_START
+    if schedule.amount is not None and schedule.down_payment is not None and schedule.down_payment >= schedule.amount:
+        errors["down_payment"] = models.DOWN_PAYMENT_TOO_HIGH
+    return errors
+
+
+def _validate(schedule: PaymentSchedule) -> None:
+    """Field validation plus the kind rules; the database constraints stay as the backstop."""
+    errors = _kind_rule_errors(schedule)
+    try:
+        schedule.full_clean(exclude=["number", "client", "customer"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, messages)
+    if errors:
+        raise ValidationError(errors)
+
+
 def _build_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
     """An unsaved, validated schedule; fields of other kinds are dropped."""
     if spec.customer.client_id != client.pk:
@@ -258,7 +319,7 @@ def _build_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
     if spec.kind == ScheduleKind.AUTOPAY:
         schedule.method = "direct_debit" if spec.autopay_method == "bank_account" else spec.autopay_method or schedule.method
     schedule.cycle_start = spec.start_date
-    schedule.full_clean(exclude=["number", "client", "customer"], validate_unique=False)
+    _validate(schedule)
     if spec.external_ref and PaymentSchedule.objects.filter(client=client, external_ref=spec.external_ref).exists():
         raise ValidationError({"external_ref": "A schedule with this CRM reference already exists."})
     return schedule
@@ -305,14 +366,19 @@ def schedule_create(
     *, client: Client, actor: Actor, spec: ScheduleSpec, source: str = "manual", today: dt.date | None = None
 ) -> PaymentSchedule:
     """Create a schedule of any kind with its scheduled payments; raises ValidationError."""
-    return schedules_create_many(client=client, actor=actor, specs=[spec], source=source, today=today)[0]
+    (schedule,) = schedules_create_many(client=client, actor=actor, specs=[spec], source=source, today=today)
+    # Rollups (next due date, overdue) were computed in SQL: hand back the row as stored.
+    return PaymentSchedule.objects.select_related("client", "customer").get(pk=schedule.pk)
 
 
 @transaction.atomic
 def schedules_create_many(
     *, client: Client, actor: Actor, specs: list[ScheduleSpec], source: str, today: dt.date | None = None
 ) -> list[PaymentSchedule]:
-    """Create many schedules in bulk (imports, seeding); all or nothing."""
+    """Create many schedules in bulk (imports, seeding); all or nothing.
+
+    Returns the new schedules as built: their rollup fields were set in SQL, not on these objects.
+    """
     today = today or client_today(client)
     built = [_build_schedule(client=client, spec=spec) for spec in specs]
     first = _allocate_numbers(client, len(built))
@@ -332,7 +398,11 @@ def schedules_create_many(
     for schedule, dues in zip(built, plans, strict=True):
         rows.extend(_payment_rows(schedule, dues, today))
     scheduled_payments_insert(rows)
-    schedules_refresh_rollups(schedule_ids=[s.pk for s in built])
+    # The new schedules have consecutive numbers: a range, not a list of 100,000 ids.
+    new_ids = PaymentSchedule.objects.filter(
+        client=client, number__gte=first, number__lt=first + len(built)
+    ).values("pk")
+    schedules_refresh_rollups(schedule_ids=new_ids)
     audit_record_many(
         client=client,
         actor=actor,
@@ -341,12 +411,7 @@ def schedules_create_many(
             for schedule, dues in zip(built, plans, strict=True)
         ],
     )
-    # Rollups were computed in SQL: hand back the rows as stored.
-    return list(
-        PaymentSchedule.objects.filter(pk__in=[s.pk for s in built])
-        .select_related("client", "customer")
-        .order_by("number")
-    )
+    return built
 
 
 def _locked(schedule: PaymentSchedule) -> PaymentSchedule:
@@ -526,7 +591,7 @@ def schedule_change_method(
             schedule.autopay_account, schedule.autopay_account_last4 = account, account[-4:]
         if mandate_reference:
             schedule.mandate_reference = mandate_reference
-    schedule.full_clean(exclude=["number", "client", "customer"], validate_unique=False)
+    _validate(schedule)
     after = {"method": schedule.method, "account": schedule.autopay_account_masked, "mandate": schedule.mandate_reference}
     changes = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
     if autopay_account and "account" not in changes:
