@@ -1,6 +1,7 @@
 """Every write to payment schedules. Each writes its AuditEvent (the schedule log) in the same
 transaction; the subject of every event is the schedule, so its page shows one timeline."""
 
+import collections
 import datetime as dt
 import functools
 from dataclasses import dataclass
@@ -320,9 +321,21 @@ def _build_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
         schedule.method = "direct_debit" if spec.autopay_method == "bank_account" else spec.autopay_method or schedule.method
     schedule.cycle_start = spec.start_date
     _validate(schedule)
-    if spec.external_ref and PaymentSchedule.objects.filter(client=client, external_ref=spec.external_ref).exists():
-        raise ValidationError({"external_ref": "A schedule with this CRM reference already exists."})
     return schedule
+
+
+DUPLICATE_REF = "A schedule with this CRM reference already exists."
+
+
+def _check_external_refs(client: Client, refs: list[str]) -> None:
+    """CRM references must be new and distinct: one query for the whole batch."""
+    refs = [ref for ref in refs if ref]
+    repeated = {ref for ref, n in collections.Counter(refs).items() if n > 1}
+    taken = set(PaymentSchedule.objects.filter(client=client, external_ref__in=refs).values_list("external_ref", flat=True)) if refs else set()
+    if repeated or taken:
+        problems = [f"{DUPLICATE_REF[:-1]}: {ref}." for ref in sorted(taken)]
+        problems += [f"CRM reference {ref} appears twice in this batch." for ref in sorted(repeated - taken)]
+        raise ValidationError({"external_ref": problems})
 
 
 def _horizon(schedule: PaymentSchedule, today: dt.date) -> dt.date:
@@ -332,6 +345,7 @@ def _horizon(schedule: PaymentSchedule, today: dt.date) -> dt.date:
 def schedule_preview(*, client: Client, spec: ScheduleSpec, today: dt.date | None = None) -> list[duedates.Due]:
     """The dues a schedule would have, without saving anything; raises ValidationError."""
     schedule = _build_schedule(client=client, spec=spec)
+    _check_external_refs(client, [schedule.external_ref])
     try:
         return _plan(schedule, through=_horizon(schedule, today or client_today(client)))
     except ValueError as exc:
@@ -381,6 +395,7 @@ def schedules_create_many(
     """
     today = today or client_today(client)
     built = [_build_schedule(client=client, spec=spec) for spec in specs]
+    _check_external_refs(client, [schedule.external_ref for schedule in built])
     first = _allocate_numbers(client, len(built))
     plans = []
     for offset, schedule in enumerate(built):

@@ -1,0 +1,51 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from bpo_ledger.models import Client
+from schedules import services
+
+NOW_FORMAT = "an ISO 8601 date and time such as 2026-11-23T14:00:00+00:00 (without an offset it is UTC)"
+
+
+def parse_now(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--now {value!r} is not a date and time; use {NOW_FORMAT}.") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+class Command(BaseCommand):
+    help = (
+        "Send due payment reminders (the hourly job): mark claims of senders that died as failed, "
+        "then queue and send each active client's reminders."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--client", metavar="CODE", help="Only this client.")
+        parser.add_argument(
+            "--now",
+            metavar="ISO-DATETIME",
+            help="Run as of this moment, e.g. 2026-11-23T14:00:00+00:00 (default: now).",
+        )
+
+    def handle(self, *args, client=None, now=None, **options):
+        moment = parse_now(now) if now else None
+        clients = Client.objects.filter(is_active=True).order_by("code")
+        if client:
+            clients = clients.filter(code=client)
+            if not clients:
+                raise CommandError(f"No active client with code {client!r}.")
+        # Staleness is judged by the wall clock (claims are stamped with it), whatever --now says.
+        swept = services.reminders_sweep_stale()
+        if swept:
+            self.stdout.write(f"{swept} reminders left sending by a stopped sender marked failed (outcome unknown)")
+        for each in clients:
+            run = services.reminders_send(client=each, now=moment)
+            self.stdout.write(
+                f"{each.code}: {run.created} created, {run.sent} sent, {run.skipped} skipped, "
+                f"{run.deferred} deferred to allowed hours, {run.retried} retried, {run.failed} failed"
+            )
