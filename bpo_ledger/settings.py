@@ -198,6 +198,8 @@ EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+# A hung mail server must not outlive the reminder sweep's stale-claim window (15 minutes).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 if ENVIRONMENT == "test":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BPO Ledger <noreply@bpo-ledger.local>")
