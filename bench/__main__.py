@@ -44,9 +44,9 @@ def main() -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from bench import schedules_bench
-
         from django.db import connection
+
+        from bench import schedules_bench
 
         print(f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}, scale {args.scale}")
         benches = {

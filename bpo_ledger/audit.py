@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from .bulk import bulk_insert
 from .models import AuditEvent, Client
 
 GENESIS_HASH = "0" * 64
@@ -138,7 +139,7 @@ def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent
         event.hash = event_hash(event)
         rows.append(event)
         seq, prev_hash = seq + 1, event.hash
-    AuditEvent.objects.bulk_create(rows, batch_size=2000)
+    bulk_insert(rows)
     return len(rows)
 
 

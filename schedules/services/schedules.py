@@ -13,12 +13,12 @@ from django.db.models import Exists, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from bpo_ledger.audit import Actor, PendingEvent, audit_record, audit_record_many
+from bpo_ledger.bulk import bulk_insert
 from bpo_ledger.crypto import normalize_account
 from bpo_ledger.errors import DomainError
 from bpo_ledger.models import Client, Customer
 
-from .. import duedates
-from .. import models
+from .. import duedates, models
 from ..models import (
     OPEN_PAYMENT_STATUSES,
     PaymentSchedule,
@@ -408,7 +408,7 @@ def schedules_create_many(
             raise ValidationError(str(exc)) from None
         if schedule.kind in OPEN_ENDED_KINDS:
             schedule.horizon_until = _horizon(schedule, today)
-    PaymentSchedule.objects.bulk_create(built, batch_size=1000)
+    bulk_insert(built, need_ids=True)
     rows = []
     for schedule, dues in zip(built, plans, strict=True):
         rows.extend(_payment_rows(schedule, dues, today))
