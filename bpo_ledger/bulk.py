@@ -40,3 +40,36 @@ def bulk_insert(objs: list[models.Model], *, need_ids: bool = False) -> int:
         obj._state.adding = False
         obj._state.db = connection.alias
     return len(objs)
+
+
+def bulk_update(objs: list[models.Model], fields: list[str]) -> int:
+    """Write `fields` of many objects in one statement: UPDATE ... FROM (VALUES ...) on PostgreSQL.
+
+    Django's bulk_update builds a CASE per field and row, which costs more to compile than to run.
+    """
+    if not objs:
+        return 0
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_update(objs, fields, batch_size=500)
+    meta = model._meta
+    pk = meta.pk
+    columns = [meta.get_field(name) for name in fields]
+    qn = connection.ops.quote_name
+    values_sql = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"] * len(objs))
+    sets = ", ".join(
+        f"{qn(f.column)} = CAST(v.{qn(f.column)} AS {f.db_type(connection)})" for f in columns
+    )
+    names = ", ".join(qn(c.column) for c in [pk, *columns])
+    params = []
+    for obj in objs:
+        params.append(obj.pk)
+        params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)
+    # Identifiers come from the model's metadata, quoted; every value is a parameter.
+    sql = (
+        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {values_sql}) AS v({names}) "  # noqa: S608
+        f"WHERE t.{qn(pk.column)} = CAST(v.{qn(pk.column)} AS {pk.db_type(connection)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -22,6 +22,7 @@ from django.template.loader import get_template
 from django.utils import timezone
 
 from bpo_ledger.audit import PendingEvent, audit_record_many
+from bpo_ledger.bulk import bulk_update
 from bpo_ledger.models import Channel, Client
 
 from ..models import (
@@ -39,7 +40,7 @@ from .schedules import client_today
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 50  # a sender that dies loses at most this many outcomes (marked unknown, not resent)
+BATCH_SIZE = 100  # a sender that dies loses at most this many outcomes (marked unknown, not resent)
 MAX_ATTEMPTS = 3
 STALE_AFTER = dt.timedelta(minutes=15)
 SYSTEM_ACTOR = "system:reminders"
@@ -223,7 +224,7 @@ SAVED_FIELDS = ["status", "skip_reason", "next_attempt_at", "attempts", "recipie
 
 def _save(client: Client, reminders: list[Reminder], events: list[PendingEvent]) -> None:
     with transaction.atomic():
-        Reminder.objects.bulk_update(reminders, SAVED_FIELDS)
+        bulk_update(reminders, SAVED_FIELDS)
         audit_record_many(client=client, actor=SYSTEM_ACTOR, events=events)
 
 

@@ -400,7 +400,8 @@ def test_two_senders_at_once_send_each_reminder_exactly_once(acme, mailoutbox, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sender_that_dies_mid_batch_never_causes_a_second_message(acme, mailoutbox, settings):
+def test_a_sender_that_dies_mid_batch_never_causes_a_second_message(acme, mailoutbox, settings, monkeypatch):
+    monkeypatch.setattr("schedules.services.reminders.BATCH_SIZE", 50)  # the arithmetic below
     acme.reminder_channels = ["email"]
     acme.save()
     payments = []
@@ -443,7 +444,8 @@ def test_a_sender_that_dies_mid_batch_never_causes_a_second_message(acme, mailou
     assert len(mail.outbox) == 80
 
 
-def test_skipped_and_deferred_reminders_are_not_lost_when_the_sender_dies(acme, mailoutbox, settings):
+def test_skipped_and_deferred_reminders_are_not_lost_when_the_sender_dies(acme, mailoutbox, settings, monkeypatch):
+    monkeypatch.setattr("schedules.services.reminders.BATCH_SIZE", 50)
     acme.reminder_channels = ["email"]
     acme.save()
     asleep = make_customer(acme, email="kenji@example.com", timezone_name="Asia/Tokyo")
