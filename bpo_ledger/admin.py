@@ -58,6 +58,10 @@ class ClientAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Discrepancy priority",
+            {"fields": [("priority_medium_amount", "priority_high_amount", "priority_critical_amount"), "priority_age_step_days"]},
+        ),
+        (
             "Discrepancy SLA (hours to resolve)",
             {"fields": [("sla_hours_critical", "sla_hours_high", "sla_hours_medium", "sla_hours_low")]},
         ),

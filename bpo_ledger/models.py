@@ -191,6 +191,26 @@ class Client(models.Model):
     sla_hours_medium = models.PositiveIntegerField(default=72, validators=[MinValueValidator(1)])
     sla_hours_low = models.PositiveIntegerField(default=168, validators=[MinValueValidator(1)])
 
+    # Discrepancy priority: by the amount at stake, raised one level for each step of age.
+    priority_medium_amount = money_field(
+        default=Decimal("50.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="A discrepancy of at least this amount is medium priority (below: low).",
+    )
+    priority_high_amount = money_field(
+        default=Decimal("500.00"), validators=[MinValueValidator(Decimal("0"))], help_text="... high from this amount."
+    )
+    priority_critical_amount = money_field(
+        default=Decimal("5000.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="... critical from this amount.",
+    )
+    priority_age_step_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="An unresolved discrepancy goes up one priority level for each this many days of age.",
+    )
+
     adjustment_approval_threshold = money_field(
         default=Decimal("100.00"),
         validators=[MinValueValidator(Decimal("0"))],
@@ -215,6 +235,12 @@ class Client(models.Model):
                 violation_error_message=(
                     "SLA hours must not grow with priority: critical <= high <= medium <= low."
                 ),
+            ),
+            models.CheckConstraint(
+                condition=Q(priority_medium_amount__lte=models.F("priority_high_amount"))
+                & Q(priority_high_amount__lte=models.F("priority_critical_amount")),
+                name="client_priority_amounts_ordered",
+                violation_error_message="Priority amounts must grow: medium <= high <= critical.",
             ),
             models.CheckConstraint(
                 condition=Q(match_tolerance_amount__gte=0)

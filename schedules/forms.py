@@ -191,7 +191,9 @@ class RecordPaymentForm(_PaymentChoiceForm):
     amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
     paid_on = forms.DateField(widget=DateInput(), initial=dt.date.today)
     method = forms.ChoiceField(choices=PaymentMethod.choices)
-    note = forms.CharField(required=False, max_length=500, help_text="Receipt number, who took it.")
+    note = forms.CharField(
+        max_length=500, label="Reason / receipt", help_text="Why it is recorded by hand: receipt number, who took it."
+    )
 
 
 class FailPaymentForm(_PaymentChoiceForm):

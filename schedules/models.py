@@ -341,12 +341,9 @@ class Reminder(models.Model):
             ),
         ]
         indexes = [
-            # The sender's claim: WHERE client_id = ? AND status = 'queued' AND next_attempt_at <= now
-            models.Index(
-                fields=["client", "next_attempt_at"],
-                condition=Q(status="queued"),
-                name="reminder_queue_idx",
-            ),
+            # The sender's claim: WHERE client_id = ? AND status = 'queued' ORDER BY id LIMIT n.
+            # Only queued rows are in it, so a claim never walks past the rows already sent.
+            models.Index(fields=["client", "id"], condition=Q(status="queued"), name="reminder_queue_idx"),
             # The stale-claim sweep.
             models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="reminder_sending_idx"),
         ]

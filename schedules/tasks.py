@@ -18,7 +18,7 @@ def send_reminders(now_iso: str | None = None) -> None:
     services.reminders_sweep_stale()
     now_iso = now_iso or timezone.now().isoformat()
     for client_id in Client.objects.filter(is_active=True).values_list("pk", flat=True):
-        send_client_reminders.delay(client_id, now_iso)
+        send_client_reminders.delay_on_commit(client_id, now_iso)
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -34,7 +34,7 @@ def run_nightly_where_due(now_iso: str | None = None) -> None:
     for client in Client.objects.filter(is_active=True).only("pk", "timezone"):
         local = now.astimezone(client.zone)
         if local.hour == NIGHTLY_LOCAL_HOUR:
-            schedules_nightly.delay(client.pk, local.date().isoformat())
+            schedules_nightly.delay_on_commit(client.pk, local.date().isoformat())
 
 
 @shared_task(ignore_result=True, acks_late=True)

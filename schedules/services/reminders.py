@@ -26,13 +26,10 @@ from bpo_ledger.bulk import bulk_update
 from bpo_ledger.models import Channel, Client
 
 from ..models import (
-    OPEN_PAYMENT_STATUSES,
     Reminder,
     ReminderKind,
     ReminderStatus,
     ReminderTemplate,
-    ScheduledPayment,
-    ScheduleKind,
     ScheduleStatus,
 )
 from ..sms import get_sms_backend
@@ -78,45 +75,46 @@ def _wanted(client: Client, today: dt.date) -> list[tuple[dt.date, str, str, int
     return wanted
 
 
-def _insert_new(rows: list[Reminder]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: counts only the rows this call created,
-    exact even when two senders queue the same reminders at once (no COUNT of the table)."""
-    if not rows:
-        return 0
-    fields = [f for f in Reminder._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    # Only the model's own table and column names go into the text; every value is a parameter.
-    head = f"INSERT INTO {quote(Reminder._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "  # noqa: S608
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    size = max(min(1000, connection.ops.bulk_batch_size(fields, rows)), 1)
-    created = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            params = [f.get_db_prep_save(f.pre_save(row, True), connection) for row in chunk for f in fields]
-            cursor.execute(
-                head + ", ".join([one_row] * len(chunk)) + " ON CONFLICT DO NOTHING RETURNING id", params
-            )
-            created += len(cursor.fetchall())
-    return created
+QUEUE_SQL = """
+INSERT INTO schedules_reminder
+    (client_id, scheduled_payment_id, kind, days, channel, status, skip_reason, recipient,
+     attempts, last_error, provider_id, created_at)
+SELECT sp.client_id, sp.id, CASE WHEN s.kind = 'autopay' THEN %(autopay_kind)s ELSE %(kind)s END,
+       %(days)s, ch.channel, 'queued', '', '', 0, '', '', %(now)s
+FROM schedules_scheduledpayment sp
+JOIN schedules_paymentschedule s ON s.id = sp.schedule_id
+CROSS JOIN ({channels}) ch
+WHERE sp.client_id = %(client)s AND sp.due_date = %(due_date)s AND s.status = 'active'
+  AND sp.status IN ('upcoming', 'due', 'partially_paid', 'overdue')
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
 
 
 def reminders_queue(*, client: Client, today: dt.date) -> int:
-    """Create today's reminder rows (idempotent); returns how many were new."""
-    # Any open payment: a part-paid one is reminded of what is still outstanding, and one whose
-    # status the nightly job has not moved yet is still unpaid.
-    base = ScheduledPayment.objects.filter(
-        client=client, schedule__status=ScheduleStatus.ACTIVE, status__in=OPEN_PAYMENT_STATUSES
-    )
+    """Create today's reminder rows in SQL, one statement per kind; returns how many were new.
+
+    ON CONFLICT DO NOTHING on the (payment, kind, days, channel) key makes it idempotent, and
+    RETURNING counts exactly the rows this call created, even with two senders at once.
+    Any open payment qualifies: a part-paid one is reminded of what is still outstanding, and
+    one the nightly job has not moved yet is still unpaid.
+    """
     channels = [c for c in client.reminder_channels if c in Channel.values]
-    rows = []
-    for due_date, kind, autopay_kind, days in _wanted(client, today):
-        payments = base.filter(due_date=due_date).order_by("pk").values_list("pk", "schedule__kind")
-        for pk, schedule_kind in payments.iterator(chunk_size=5000):
-            chosen = autopay_kind if schedule_kind == ScheduleKind.AUTOPAY else kind
-            for channel in channels:
-                rows.append(Reminder(client_id=client.pk, scheduled_payment_id=pk, kind=chosen, days=days, channel=channel))
-    return _insert_new(rows)
+    if not channels:
+        return 0
+    channel_sql = " UNION ALL ".join(f"SELECT %(ch{i})s AS channel" for i in range(len(channels)))
+    sql = QUEUE_SQL.format(channels=channel_sql)
+    created = 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for due_date, kind, autopay_kind, days in _wanted(client, today):
+            params = {
+                "client": client.pk, "due_date": due_date, "kind": kind, "autopay_kind": autopay_kind,
+                "days": days, "now": now, **{f"ch{i}": c for i, c in enumerate(channels)},
+            }
+            cursor.execute(sql, params)
+            created += len(cursor.fetchall())
+    return created
 
 
 def _claim(client: Client, now: dt.datetime) -> list[Reminder]:

@@ -19,9 +19,9 @@ def test_healthz_reports_database_and_broker(client, db):
 
 
 def test_healthz_is_503_when_the_broker_is_down(client, db, monkeypatch):
-    # Celery reads CELERY_BROKER_URL from the environment before its settings.
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    # A broker that refuses connections: nothing listens on port 1.
+    dead = celery_app.connection_for_write
+    monkeypatch.setattr(celery_app, "connection_for_write", lambda: dead(url="redis://127.0.0.1:1/0"))
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
