@@ -85,3 +85,12 @@ def membership_for(user, client_code: str, *, write: bool = False, roles=None) -
     if roles is not None and role != ADMIN and role not in roles:
         raise PermissionDenied("Your role for this client may not do this.")
     return access
+
+
+def role_of(user, client: Client) -> str | None:
+    """The user's role in the client (ADMIN for superusers), or None for outsiders."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return ADMIN
+    return Membership.objects.filter(user=user, client=client).values_list("role", flat=True).first()

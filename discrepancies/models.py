@@ -256,6 +256,9 @@ class Note(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self):
+        return f"Note by {self.author_id} on {self.discrepancy_id}"
+
 
 def attachment_path(instance, filename):
     # Stored per client, under a random name: the original name is kept in the row only.
@@ -277,3 +280,6 @@ class Attachment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.original_name

@@ -827,3 +827,67 @@ def scheduled_payments_advance(*, client: Client, today: dt.date | None = None) 
     if touched:
         schedules_refresh_rollups(schedule_ids=list(touched))
     return {"due": became_due, "overdue": len(late_rows), "schedules": len(by_schedule)}
+
+
+@transaction.atomic
+def scheduled_payment_waive(*, scheduled_payment: ScheduledPayment, actor: Actor, amount: Decimal, reason: str) -> ScheduledPayment:
+    """Write off part or all of what is outstanding (an approved adjustment); on the schedule's log."""
+    payment = _payment_locked(scheduled_payment)
+    schedule = payment.schedule
+    if not payment.is_open:
+        raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
+    if amount <= 0 or amount > payment.amount_outstanding:
+        raise DomainError(f"Write off between 0.01 and the {payment.amount_outstanding} outstanding on {payment.reference}.")
+    before = {"status": payment.status, "amount_due": payment.amount_due}
+    if payment.amount_paid == 0 and amount == payment.amount_due:
+        # All of it: the payment is waived and keeps what was due, on record.
+        payment.status = PaymentStatus.WAIVED
+    else:
+        payment.amount_due -= amount
+        if payment.amount_due <= payment.amount_paid:
+            payment.status = PaymentStatus.PAID
+    payment.save(update_fields=["amount_due", "status", "updated_at"])
+    schedules_refresh_rollups(schedule_ids=[schedule.pk])
+    audit_record(
+        client=schedule.client, actor=actor, verb="payment.written_off", subject=schedule,
+        details={
+            "reference": payment.reference, "amount": amount, "reason": reason,
+            "changes": {
+                "status": {"before": before["status"], "after": payment.status},
+                "amount_due": {"before": before["amount_due"], "after": payment.amount_due},
+            },
+        },
+    )
+    return payment
+
+
+@transaction.atomic
+def scheduled_payment_correct_amount(
+    *, scheduled_payment: ScheduledPayment, actor: Actor, amount_due: Decimal, reason: str
+) -> ScheduledPayment:
+    """Correct what one payment should have been (an approved adjustment); on the schedule's log."""
+    payment = _payment_locked(scheduled_payment)
+    schedule = payment.schedule
+    if amount_due <= 0:
+        raise DomainError("The corrected amount must be more than zero.")
+    if payment.status in (PaymentStatus.WAIVED, PaymentStatus.CANCELLED):
+        raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: it cannot be corrected.")
+    before = {"status": payment.status, "amount_due": payment.amount_due}
+    payment.amount_due = amount_due
+    if payment.amount_paid >= amount_due:
+        payment.status = PaymentStatus.PAID
+    elif payment.status == PaymentStatus.PAID:
+        payment.status = PaymentStatus.PARTIALLY_PAID
+    payment.save(update_fields=["amount_due", "status", "updated_at"])
+    schedules_refresh_rollups(schedule_ids=[schedule.pk])
+    audit_record(
+        client=schedule.client, actor=actor, verb="payment.amount_corrected", subject=schedule,
+        details={
+            "reference": payment.reference, "reason": reason,
+            "changes": {
+                "status": {"before": before["status"], "after": payment.status},
+                "amount_due": {"before": before["amount_due"], "after": payment.amount_due},
+            },
+        },
+    )
+    return payment
