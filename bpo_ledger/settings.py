@@ -92,6 +92,9 @@ ROOT_URLCONF = "bpo_ledger.urls"
 # user's clients, filtered to this one.
 CLIENT_MENU = [
     ("Overview", "client_overview", "client", None),
+    ("Queue", "queue", "filter", ("agent", "supervisor", "admin")),
+    ("Discrepancies", "queue", "filter", ("auditor",)),
+    ("Dashboard", "discrepancy_dashboard", "client", None),
     ("Schedules", "schedule_list", "filter", None),
     ("Customers", "customer_list", "client", None),
     ("Payments", "payment_list", "client", None),
@@ -101,7 +104,7 @@ CLIENT_MENU = [
 # (customer=, access=) -> (template name, context).
 CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
 # Demo data for `make run` (manage.py seed_demo), lowest app first.
-DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed"]
+DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed"]
 WSGI_APPLICATION = "bpo_ledger.wsgi.application"
 ASGI_APPLICATION = "bpo_ledger.asgi.application"
 
@@ -185,6 +188,10 @@ if not PRODUCTION:
     WHITENOISE_USE_FINDERS = True
     WHITENOISE_AUTOREFRESH = True
 MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Evidence attached to discrepancies: stored under MEDIA_ROOT/attachments/<client>/, served only
+# through the app to members of that client (never as public media).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.
 _email = env.email_url(
@@ -234,6 +241,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reminders-hourly": {"task": "schedules.tasks.send_reminders", "schedule": crontab(minute=5)},
     "schedules-nightly": {"task": "schedules.tasks.run_nightly_where_due", "schedule": crontab(minute=0)},
+    "discrepancies-sla-sweep": {"task": "discrepancies.tasks.sla_sweep", "schedule": crontab(minute="*/15")},
 }
 
 # Content-Security-Policy: no inline script anywhere, our own files only.

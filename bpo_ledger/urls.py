@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from discrepancies import urls as discrepancy_urls
 from schedules import urls as schedule_urls
 
 from . import views
@@ -15,12 +16,14 @@ client_urls = [
     path("payments/", views.payment_list, name="payment_list"),
     path("audit/", views.audit_trail, name="audit_trail"),
     *schedule_urls.client_urls,
+    *discrepancy_urls.client_urls,
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("clients/<str:code>/", include(client_urls)),
     *schedule_urls.urlpatterns,
+    *discrepancy_urls.urlpatterns,
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
