@@ -1,3 +1,5 @@
+from django.urls import reverse
+
 from .access import ADMIN, accesses_for
 
 
@@ -11,3 +13,35 @@ def navigation(request):
         "nav_is_admin": user.is_staff,
         "ADMIN_ROLE": ADMIN,
     }
+
+
+# Global work links: (label, url name, who sees it: "work" anyone who works items somewhere,
+# "read" anyone who only reads, "supervise" supervisors and admins).
+WORK_LINKS = [
+    ("Queue", "queue", "work"),
+    ("Discrepancies", "queue", "read"),
+    ("Escalations", "escalations", "supervise"),
+    ("Approvals", "approvals", "supervise"),
+    ("Team", "team", "supervise"),
+]
+
+
+def work_navigation(request):
+    """The top bar's links to the cross-client work pages the user's roles open."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    accesses = accesses_for(user)
+    audiences = set()
+    if any(a.can_write for a in accesses):
+        audiences.add("work")
+    elif accesses:
+        audiences.add("read")
+    if any(a.can_supervise for a in accesses):
+        audiences.add("supervise")
+    links = []
+    for label, name, audience in WORK_LINKS:
+        if audience in audiences:
+            url = reverse(name)
+            links.append((label, url, request.path == url))
+    return {"nav_work_links": links}

@@ -119,6 +119,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "bpo_ledger.context_processors.navigation",
+                "bpo_ledger.context_processors.work_navigation",
             ],
         },
     },

@@ -359,7 +359,9 @@ def test_it_does_not_send_twice(acme, mailoutbox, sms_outbox):
 
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
-def test_two_senders_at_once_send_each_reminder_exactly_once(acme, mailoutbox, settings):
+def test_two_senders_at_once_send_each_reminder_exactly_once(acme, mailoutbox, settings, monkeypatch):
+    # Small batches, so that both senders are claiming while the other sends.
+    monkeypatch.setattr("schedules.services.reminders.BATCH_SIZE", 20)
     settings.EMAIL_BACKEND = f"{MODULE}.SlowEmailBackend"
     acme.reminder_channels = ["email"]
     acme.save()

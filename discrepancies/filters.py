@@ -1,0 +1,95 @@
+import datetime as dt
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import ACTIVE_STATUSES, Discrepancy, DiscrepancyKind, Priority, Status
+
+# Age buckets in whole days since the item was logged (as on the dashboard).
+AGE_BUCKETS = {"0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}
+AGE_CHOICES = [("0-30", "0–30 days"), ("31-60", "31–60 days"), ("61-90", "61–90 days"), ("90+", "Over 90 days")]
+ANY_STATUS = "any"
+
+
+class QueueFilter(django_filters.FilterSet):
+    """The queue's filters. Without a status, only active items (open to escalated) are listed."""
+
+    client = django_filters.ChoiceFilter(method="client_filter", label="Client", empty_label="All my clients")
+    kind = django_filters.ChoiceFilter(choices=DiscrepancyKind.choices, empty_label="Any kind")
+    status = django_filters.ChoiceFilter(
+        choices=[(ANY_STATUS, "Any status")] + Status.choices, method="status_filter",
+        empty_label="Active",
+    )
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")
+    age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="age_filter", label="Age", empty_label="Any age")
+    sla_breached = django_filters.ChoiceFilter(
+        choices=[("true", "Yes"), ("false", "No")], method="sla_filter", label="SLA breached", empty_label="Any",
+    )
+    amount_min = django_filters.NumberFilter(method="amount_min_filter", label="Amount from")
+    amount_max = django_filters.NumberFilter(method="amount_max_filter", label="Amount to")
+    customer = django_filters.CharFilter(method="customer_filter", label="Customer (name or CRM ref)")
+    assignee = django_filters.ChoiceFilter(method="assignee_filter", label="Assignee", empty_label="Anyone")
+
+    class Meta:
+        model = Discrepancy
+        fields = ["client", "kind", "status", "priority", "age", "sla_breached", "amount_min", "amount_max", "customer", "assignee"]
+
+    def __init__(self, *args, accesses, user, workers=(), now: dt.datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.now = user, now or timezone.now()
+        self.client_ids = {a.client.code: a.client.pk for a in accesses}
+        self.filters["client"].extra["choices"] = [(a.client.code, f"{a.client.code} · {a.client.name}") for a in accesses]
+        self.filters["assignee"].extra["choices"] = [("me", "Me"), ("none", "Unassigned")] + [
+            (str(u.pk), u.get_full_name() or u.get_username()) for u in workers if u.pk != user.pk
+        ]
+        self.form.label_suffix = ""
+        for name in ("amount_min", "amount_max"):
+            # The difference either way: 50 finds both 50 short and 50 over.
+            self.form.fields[name].widget.attrs.update(step="0.01", min="0", title="Difference, either way")
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.filter(status__in=ACTIVE_STATUSES)
+        return queryset
+
+    @property
+    def client_code(self) -> str:
+        """The client chosen in the filter, if valid."""
+        return self.form.cleaned_data.get("client", "") if self.form.is_valid() else ""
+
+    def client_filter(self, queryset, name, value):
+        return queryset.filter(client_id=self.client_ids[value])
+
+    def status_filter(self, queryset, name, value):
+        return queryset if value == ANY_STATUS else queryset.filter(status=value)
+
+    def age_filter(self, queryset, name, value):
+        youngest, oldest = AGE_BUCKETS[value]
+        queryset = queryset.filter(created_at__lte=self.now - dt.timedelta(days=youngest))
+        if oldest is not None:
+            queryset = queryset.filter(created_at__gt=self.now - dt.timedelta(days=oldest + 1))
+        return queryset
+
+    def sla_filter(self, queryset, name, value):
+        if value == "true":
+            return queryset.filter(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
+        return queryset.exclude(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
+
+    def amount_min_filter(self, queryset, name, value):
+        return queryset.filter(Q(amount_difference__gte=value) | Q(amount_difference__lte=-value))
+
+    def amount_max_filter(self, queryset, name, value):
+        return queryset.filter(amount_difference__gte=-value, amount_difference__lte=value)
+
+    def customer_filter(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(Q(customer__name__icontains=value) | Q(customer__external_ref__iexact=value))
+
+    def assignee_filter(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee=self.user)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee_id=int(value))

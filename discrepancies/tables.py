@@ -1,0 +1,125 @@
+import datetime as dt
+
+import django_tables2 as tables
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import ACTIVE_STATUSES, Approval, Discrepancy
+
+
+def _span(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def sla_countdown(due_at: dt.datetime, *, now: dt.datetime) -> str:
+    """'due in 3 h' before the SLA due time, 'breached 2 h ago' after it."""
+    seconds = (due_at - now).total_seconds()
+    return f"due in {_span(seconds)}" if seconds >= 0 else f"breached {_span(-seconds)} ago"
+
+
+def sla_breached(item: Discrepancy, *, now: dt.datetime) -> bool:
+    return item.status in ACTIVE_STATUSES and item.sla_due_at < now
+
+
+def _breached_attr(record, table):
+    return "1" if sla_breached(record, now=table.now) else "0"
+
+
+class QueueTable(tables.Table):
+    """One row per item; every column comes from the row and its select_related joins."""
+
+    select = tables.Column(empty_values=(), orderable=False, verbose_name="Pick", attrs={"td": {"class": "pick"}})
+    reference = tables.Column(linkify=True, order_by=("client__code", "number"), verbose_name="Item")
+    client = tables.Column(accessor="client__code", verbose_name="Client")
+    kind = tables.Column()
+    status = tables.Column(attrs={"td": {"data-status": lambda record: record.status}})
+    priority = tables.Column(order_by=("priority_rank",), attrs={"td": {"data-priority": lambda record: record.priority}})
+    summary = tables.Column(orderable=False, attrs={"td": {"class": "summary", "title": lambda record: record.summary}})
+    customer = tables.Column(accessor="customer__name", verbose_name="Customer", orderable=False)
+    amount_difference = tables.Column(verbose_name="Difference", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    assignee = tables.Column(accessor="assignee__username", verbose_name="Assignee", order_by=("assignee__username",))
+    created_at = tables.Column(verbose_name="Age", order_by=("-created_at",), attrs={"td": {"class": "num"}})
+    escalation_level = tables.Column(verbose_name="Level", attrs={"td": {"class": "num"}})
+    escalated_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="Escalated")
+    sla_due_at = tables.Column(verbose_name="SLA", attrs={"td": {"class": "sla", "data-breached": _breached_attr}})
+
+    class Meta:
+        attrs = {"class": "table queue", "id": "queue-table"}
+        empty_text = "Nothing in this queue."
+        row_attrs = {
+            "data-href": lambda record: record.get_absolute_url(),
+            "data-breached": _breached_attr,
+        }
+
+    def __init__(self, *args, now: dt.datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
+
+    def render_select(self, record):
+        # The checkbox belongs to the bulk-assign form below the table (no form around the table).
+        return format_html(
+            '<input type="checkbox" name="ids" value="{}" form="bulk-assign" aria-label="Pick {}">',
+            record.pk, record.reference,
+        )
+
+    def render_kind(self, value, record):
+        if record.approval == Approval.PENDING:
+            return f"{value} · awaiting approval"
+        return value
+
+    def render_amount_difference(self, value, record):
+        return f"{record.currency} {value:,.2f}"
+
+    def render_created_at(self, value):
+        return f"{(self.now - value).days} d"
+
+    def render_escalation_level(self, value):
+        return value or ""
+
+    def render_sla_due_at(self, value, record):
+        if record.status not in ACTIVE_STATUSES:
+            return "—"
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(), sla_countdown(value, now=self.now))
+
+
+# --- CSV export of a queue ------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "reference", "client", "kind", "status", "priority", "summary", "customer", "customer_ref", "currency",
+    "amount_expected", "amount_actual", "amount_difference", "assignee", "created_at", "sla_due_at",
+    "sla_breached", "escalation_level", "root_cause", "resolution_code",
+]
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value) -> str:
+    """A text cell that a spreadsheet shows as text, never runs (formula injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _amount(value) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def export_rows(queryset, *, now: dt.datetime):
+    """The header, then one row per item: text escaped, amounts as plain decimals."""
+    yield EXPORT_HEADER
+    for item in queryset:
+        yield [
+            csv_text(item.reference), csv_text(item.client.code), item.kind, item.status, item.priority,
+            csv_text(item.summary), csv_text(item.customer.name if item.customer else ""),
+            csv_text(item.customer.external_ref if item.customer else ""), csv_text(item.currency),
+            _amount(item.amount_expected), _amount(item.amount_actual), _amount(item.amount_difference),
+            csv_text(item.assignee.get_username() if item.assignee else ""),
+            item.created_at.isoformat(), item.sla_due_at.isoformat(),
+            "yes" if sla_breached(item, now=now) else "no", item.escalation_level,
+            item.root_cause, item.resolution_code,
+        ]
