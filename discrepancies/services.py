@@ -5,6 +5,7 @@ same transaction."""
 import datetime as dt
 import hashlib
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from bpo_ledger.audit import Actor, PendingEvent, audit_record, audit_record_man
 from bpo_ledger.errors import DomainError
 from bpo_ledger.models import Client, Customer, Payment, Role
 from schedules import services as schedule_services
-from schedules.models import ScheduledPayment
+from schedules.models import PaymentStatus, ScheduledPayment
 
 from . import policy
 from .models import (
@@ -101,8 +102,35 @@ def actions_for(*, discrepancy: Discrepancy, user) -> list[str]:
         if discrepancy.status in sources and role in roles:
             if role == Role.AGENT and discrepancy.assignee_id not in (None, user.pk) and action != "escalate":
                 continue
+            if _blocked(discrepancy, action):
+                continue
             allowed.append(action)
     return allowed
+
+
+def _blocked(item: Discrepancy, action: str) -> str:
+    """Why an adjustment may not take this step now ("" when it may)."""
+    if action == "resolve" and item.approval == Approval.PENDING:
+        return "This adjustment waits for a supervisor's approval."
+    if action == "reopen" and item.approval == Approval.REJECTED:
+        return "A rejected adjustment stays closed: request a new one."
+    return ""
+
+
+def _stale_error(item: Discrepancy, status: str) -> StaleError:
+    return StaleError(
+        f"{item.reference} was changed by someone else (it is now {Status(status).label.lower()}): "
+        "reload the page and try again. Nothing was overwritten."
+    )
+
+
+def _status_after_assign(status: str, assignee) -> str:
+    """Giving an open item to someone assigns it; taking it back to the pool makes it claimable again."""
+    if assignee is not None and status == Status.OPEN:
+        return Status.ASSIGNED
+    if assignee is None and status in (Status.ASSIGNED, Status.IN_PROGRESS):
+        return Status.OPEN
+    return status
 
 
 def _compute_priority(client: Client, amount: Decimal, opened_at: dt.datetime, now: dt.datetime) -> str:
@@ -114,9 +142,13 @@ def _compute_priority(client: Client, amount: Decimal, opened_at: dt.datetime, n
     return policy.PRIORITIES[rank]
 
 
-def _next_number(client: Client) -> int:
-    # Locks the client row (as the audit chain does): numbers are handed out one at a time.
+def _lock_client(client: Client) -> None:
+    # The client row (as the audit chain does): numbers and fingerprints are handed out one at a time.
     list(Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk"))
+
+
+def _next_number(client: Client) -> int:
+    _lock_client(client)
     return (Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
@@ -145,8 +177,11 @@ def discrepancy_log(
     """
     if not isinstance(actor, str):
         _require(actor, client, WRITE_ROLES)
-    now = now or timezone.now()
+    opened_at = now or timezone.now()
     if fingerprint:
+        # Checked under the client lock: two runs logging the same problem at once get one item
+        # (the second finds the first's), never an IntegrityError.
+        _lock_client(client)
         existing = Discrepancy.objects.filter(client=client, fingerprint=fingerprint).first()
         if existing:
             return existing, False
@@ -171,7 +206,7 @@ def discrepancy_log(
     if scheduled_payment is not None and customer is None:
         customer = scheduled_payment.schedule.customer
     difference = (amount_actual or Decimal("0")) - (amount_expected or Decimal("0"))
-    priority = _compute_priority(client, difference, now, now)
+    priority = _compute_priority(client, difference, opened_at, opened_at)
     item = Discrepancy.objects.create(
         client=client,
         number=_next_number(client),
@@ -187,11 +222,16 @@ def discrepancy_log(
         scheduled_payment=scheduled_payment,
         mismatch_field=mismatch_field,
         root_cause=root_cause,
-        sla_due_at=policy.sla_due_at(now, client.sla_hours(priority)),
+        sla_due_at=policy.sla_due_at(opened_at, client.sla_hours(priority)),
         detected_by=detected_by or (actor if isinstance(actor, str) else f"user:{actor.get_username()}"),
         reported_by=None if isinstance(actor, str) else actor,
         fingerprint=fingerprint or f"manual:{uuid.uuid4()}",
     )
+    if now is not None:
+        # auto_now_add ignores a given value. An item logged as of a moment (a run's) is opened
+        # then, so its age, its priority ageing and its SLA all count from the same instant.
+        Discrepancy.objects.filter(pk=item.pk).update(created_at=opened_at)
+        item.created_at = opened_at
     if payments:
         item.payments.set(payments)
     audit_record(
@@ -206,19 +246,16 @@ def discrepancy_log(
     return item, True
 
 
-def _conditional_update(item: Discrepancy, *, sources, version: int, **changes) -> None:
+def _conditional_update(item: Discrepancy, *, sources, version: int, conditions: dict | None = None, **changes) -> None:
     """UPDATE ... WHERE status IN sources AND version = version; refuse if someone got there first."""
-    updated = Discrepancy.objects.filter(pk=item.pk, version=version, status__in=sources).update(
+    updated = Discrepancy.objects.filter(pk=item.pk, version=version, status__in=sources, **(conditions or {})).update(
         version=F("version") + 1, updated_at=timezone.now(), **changes
     )
     if updated:
         return
     current = Discrepancy.objects.filter(pk=item.pk).values("status", "version").get()
     if current["version"] != version:
-        raise StaleError(
-            f"{item.reference} was changed by someone else (it is now {Status(current['status']).label.lower()}): "
-            "reload the page and try again. Nothing was overwritten."
-        )
+        raise _stale_error(item, current["status"])
     raise DomainError(f"{item.reference} is {Status(current['status']).label.lower()}: this step does not apply.")
 
 
@@ -240,10 +277,21 @@ def discrepancy_transition(
     sources, target, roles = TRANSITIONS[action]
     item = Discrepancy.objects.select_related("client").get(pk=discrepancy.pk)
     role = _require(actor, item.client, roles)
+    if item.version != version:
+        raise _stale_error(item, item.status)
     if role == Role.AGENT and item.assignee_id not in (None, actor.pk) and action != "escalate":
         raise PermissionDenied(f"{item.reference} is assigned to someone else.")
+    if item.status not in sources:
+        allowed = ", ".join(Status(s).label.lower() for s in Status.values if s in sources)
+        raise DomainError(
+            f"{item.reference} is {item.get_status_display().lower()}: "
+            f"\"{ACTION_LABELS[action]}\" applies only to items that are {allowed}."
+        )
+    if blocked := _blocked(item, action):
+        raise DomainError(blocked)
     reason = reason.strip()
     now = timezone.now()
+    before = {"status": item.status, "assignee_id": item.assignee_id, "sla_due_at": item.sla_due_at}
     changes = {"status": target}
     if action == "escalate":
         if not reason:
@@ -257,8 +305,6 @@ def discrepancy_transition(
             raise ValidationError({"resolution_text": "Say what was done."})
         if root_cause and root_cause not in RootCause.values:
             raise ValidationError({"root_cause": "Unknown root cause."})
-        if item.kind == DiscrepancyKind.ADJUSTMENT and item.approval == Approval.PENDING:
-            raise DomainError("This adjustment waits for a supervisor's approval.")
         changes.update(resolution_code=resolution_code, resolution_text=resolution_text.strip(), resolved_at=now)
         if root_cause:
             changes["root_cause"] = root_cause
@@ -267,19 +313,28 @@ def discrepancy_transition(
     if action == "reopen":
         if not reason:
             raise DomainError("Say why it is reopened.")
-        changes.update(
-            status=Status.IN_PROGRESS if item.assignee_id else Status.OPEN,
-            resolved_at=None, closed_at=None, resolution_code="",
-        )
-    if action == "start" and item.assignee_id is None:
-        changes["assignee"] = actor
+        changes.update(resolved_at=None, closed_at=None, resolution_code="")
+    if action in ("reopen", "return_to_agent"):
+        # A fresh SLA period: the old due time has long passed, and the sweep would escalate the
+        # item again before anyone could pick it up.
+        changes["sla_due_at"] = policy.sla_due_at(now, item.client.sla_hours(item.priority))
+    if target == Status.IN_PROGRESS and item.assignee_id is None:
+        if action == "start" or role == Role.AGENT:
+            changes["assignee"] = actor  # an agent who works an unassigned item owns it
+        else:
+            # Nobody works it: back to the pool that "Claim next" serves.
+            changes["status"] = Status.OPEN
     _conditional_update(item, sources=sources, version=version, **changes)
     item.refresh_from_db()
     details = {
         "action": action,
         "reason": reason,
-        "changes": {"status": {"before": discrepancy.status, "after": item.status}},
+        "changes": {"status": {"before": before["status"], "after": item.status}},
     }
+    if item.assignee_id != before["assignee_id"]:
+        details["changes"]["assignee"] = {"before": None, "after": item.assignee.get_username()}
+    if item.sla_due_at != before["sla_due_at"]:
+        details["sla_due_at"] = item.sla_due_at
     if action == "resolve":
         details.update(resolution_code=resolution_code, resolution=resolution_text.strip(), root_cause=item.root_cause)
     if action == "escalate":
@@ -295,15 +350,16 @@ def discrepancy_assign(*, discrepancy: Discrepancy, actor: Actor, assignee, vers
     _require(actor, item.client, SUPERVISE_ROLES)
     if assignee is not None and role_of(assignee, item.client) not in WRITE_ROLES:
         raise DomainError(f"{assignee.get_username()} cannot work on {item.client.code} items.")
-    before = item.assignee.get_username() if item.assignee else None
-    status = item.status
-    if status in (Status.OPEN, Status.ASSIGNED):
-        status = Status.ASSIGNED if assignee else Status.OPEN
+    before = {"assignee": item.assignee.get_username() if item.assignee else None, "status": item.status}
+    status = _status_after_assign(item.status, assignee)
     _conditional_update(item, sources=ACTIVE_STATUSES, version=version, assignee=assignee, status=status)
     item.refresh_from_db()
+    changes = {"assignee": {"before": before["assignee"], "after": assignee.get_username() if assignee else None}}
+    if status != before["status"]:
+        changes["status"] = {"before": before["status"], "after": status}
     audit_record(
         client=item.client, actor=actor, verb="discrepancy.assigned", subject=item,
-        details={"reason": reason, "changes": {"assignee": {"before": before, "after": assignee.get_username() if assignee else None}}},
+        details={"reason": reason, "changes": changes},
     )
     return item
 
@@ -314,23 +370,24 @@ def discrepancies_bulk_assign(*, client: Client, actor: Actor, ids: list[int], a
     _require(actor, client, SUPERVISE_ROLES)
     if assignee is not None and role_of(assignee, client) not in WRITE_ROLES:
         raise DomainError(f"{assignee.get_username()} cannot work on {client.code} items.")
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the assignee join.
     items = list(
-        Discrepancy.objects.select_for_update().filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES)
+        Discrepancy.objects.select_for_update(of=("self",)).filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES)
         .select_related("assignee").order_by("pk")
     )
     now = timezone.now()
     events = []
     for item in items:
         before = item.assignee.get_username() if item.assignee else None
+        changes = {"assignee": {"before": before, "after": assignee.get_username() if assignee else None}}
+        status = _status_after_assign(item.status, assignee)
+        if status != item.status:
+            changes["status"] = {"before": item.status, "after": status}
         item.assignee = assignee
-        if item.status in (Status.OPEN, Status.ASSIGNED):
-            item.status = Status.ASSIGNED if assignee else Status.OPEN
+        item.status = status
         item.version += 1
         item.updated_at = now
-        events.append(PendingEvent("discrepancy.assigned", item, {
-            "reason": reason, "bulk": True,
-            "changes": {"assignee": {"before": before, "after": assignee.get_username() if assignee else None}},
-        }))
+        events.append(PendingEvent("discrepancy.assigned", item, {"reason": reason, "bulk": True, "changes": changes}))
     Discrepancy.objects.bulk_update(items, ["assignee", "status", "version", "updated_at"])
     audit_record_many(client=client, actor=actor, events=events)
     return len(items)
@@ -346,6 +403,8 @@ def discrepancy_claim_next(*, user, clients) -> Discrepancy | None:
     item = (
         Discrepancy.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(client__in=writable, status=Status.OPEN, assignee__isnull=True)
+        # An adjustment waiting for a supervisor is not work an agent can do yet.
+        .exclude(approval=Approval.PENDING)
         .order_by("-priority_rank", "created_at", "pk")
         .first()
     )
@@ -426,7 +485,7 @@ def discrepancy_attach(*, discrepancy: Discrepancy, actor, upload) -> Attachment
     if upload.size > limit:
         raise DomainError(f"{name} is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:.0f} MB.")
     content_type, magic = ATTACHMENT_TYPES[extension]
-    head = upload.read(16)
+    head = upload.read(4096)
     upload.seek(0)
     if magic and not head.startswith(magic):
         raise DomainError(f"{name} is not really a {extension[1:].upper()} file.")
@@ -459,6 +518,8 @@ def discrepancy_notify_customer(*, discrepancy: Discrepancy, actor, message: str
     _require(actor, item.client, WRITE_ROLES)
     if item.kind not in NOTIFIABLE_KINDS:
         raise DomainError("Only underpayments and missing payments are notified to the customer.")
+    if not item.is_active:
+        raise DomainError(f"{item.reference} is {item.get_status_display().lower()}: reopen it before writing to the customer.")
     customer = item.customer
     if customer is None:
         raise DomainError("No customer is linked to this item.")
@@ -500,63 +561,91 @@ def adjustment_request(
     actor,
     adjustment_type: str,
     scheduled_payment: ScheduledPayment,
-    amount: Decimal,
+    amount: Decimal | None = None,
     reason: str,
     payment: Payment | None = None,
     root_cause: str = "",
+    fingerprint: str = "",
 ) -> Discrepancy:
     """Log a write-off, amount correction or manual match as an adjustment.
 
     Up to the client's threshold it is applied at once; above it, it waits for a supervisor
-    other than the requester, and until then changes no balance.
+    other than the requester, and until then changes no balance. A fingerprint already logged
+    returns that adjustment, unchanged.
     """
     _require(actor, client, WRITE_ROLES)
+    if fingerprint:
+        _lock_client(client)
+        existing = Discrepancy.objects.filter(client=client, fingerprint=fingerprint).first()
+        if existing:
+            return existing
     if adjustment_type not in AdjustmentType.values:
         raise ValidationError({"adjustment_type": "Choose write-off, amount correction or manual match."})
-    if not reason.strip():
+    reason = reason.strip()
+    if not reason:
         raise ValidationError({"reason": "Say why: the approver reads it."})
-    if amount is None or amount <= 0:
-        raise ValidationError({"amount": "The amount must be more than zero."})
     if scheduled_payment.client_id != client.pk:
         raise ValidationError({"scheduled_payment": "This payment belongs to another client."})
-    if adjustment_type == AdjustmentType.WRITE_OFF and amount > scheduled_payment.amount_outstanding:
-        raise ValidationError({"amount": f"Only {scheduled_payment.amount_outstanding} is outstanding on {scheduled_payment.reference}."})
+    # As it is now, not as the caller's page showed it: the before values go on the record.
+    scheduled_payment = ScheduledPayment.objects.select_related("schedule").get(pk=scheduled_payment.pk)
+    currency = scheduled_payment.schedule.currency
+    reference = scheduled_payment.reference
+    outstanding = scheduled_payment.amount_outstanding
     if adjustment_type == AdjustmentType.MANUAL_MATCH:
         if payment is None or payment.client_id != client.pk:
             raise ValidationError({"payment": "Choose the received payment to match."})
-        amount = min(payment.amount, scheduled_payment.amount_outstanding)
+        if payment.amount <= 0:
+            raise ValidationError({"payment": "A reversal or refund cannot settle a payment."})
+        if payment.currency != currency:
+            raise ValidationError({"payment": f"The payment is in {payment.currency}; {reference} is in {currency}."})
+        amount = min(payment.amount, outstanding)
+    if amount is None or amount <= 0:
+        raise ValidationError({"amount": "The amount must be more than zero."})
+    if adjustment_type != AdjustmentType.AMOUNT_CORRECTION and not scheduled_payment.is_open:
+        raise ValidationError({"scheduled_payment": f"{reference} is {scheduled_payment.get_status_display().lower()}: nothing is owed on it."})
+    if adjustment_type == AdjustmentType.WRITE_OFF and amount > outstanding:
+        raise ValidationError({"amount": f"Only {outstanding} is outstanding on {reference}."})
+    if adjustment_type == AdjustmentType.AMOUNT_CORRECTION:
+        if scheduled_payment.status in (PaymentStatus.WAIVED, PaymentStatus.CANCELLED):
+            raise ValidationError({"scheduled_payment": f"{reference} is {scheduled_payment.get_status_display().lower()}: it cannot be corrected."})
+        if amount == scheduled_payment.amount_due:
+            raise ValidationError({"amount": f"{reference} is already {amount}."})
     before = {
-        "reference": scheduled_payment.reference,
+        "reference": reference,
         "amount_due": scheduled_payment.amount_due,
         "amount_paid": scheduled_payment.amount_paid,
         "status": scheduled_payment.status,
     }
+    # Expected and actual are the adjusted figure before and after, so the difference is the
+    # amount at stake (for a correction, the change, not the new amount).
     if adjustment_type == AdjustmentType.WRITE_OFF:
-        after = {"amount_due": scheduled_payment.amount_due - amount}
+        figure_before, figure_after = scheduled_payment.amount_due, scheduled_payment.amount_due - amount
+        after = {"amount_due": figure_after}
     elif adjustment_type == AdjustmentType.AMOUNT_CORRECTION:
-        after = {"amount_due": amount}
+        figure_before, figure_after = scheduled_payment.amount_due, amount
+        after = {"amount_due": figure_after}
     else:
-        after = {"amount_paid": scheduled_payment.amount_paid + amount, "payment": payment.bank_transaction_id}
-    # For a correction the amount at stake is the change, not the new amount.
-    at_stake = abs(amount - scheduled_payment.amount_due) if adjustment_type == AdjustmentType.AMOUNT_CORRECTION else amount
+        figure_before, figure_after = scheduled_payment.amount_paid, scheduled_payment.amount_paid + amount
+        after = {"amount_paid": figure_after, "payment": payment.bank_transaction_id}
+    at_stake = abs(figure_after - figure_before)
     needs_approval = at_stake > client.adjustment_approval_threshold
     item, _ = discrepancy_log(
         client=client, actor=actor, kind=DiscrepancyKind.ADJUSTMENT,
-        summary=f"{AdjustmentType(adjustment_type).label} of {scheduled_payment.schedule.currency} {at_stake} on {scheduled_payment.reference}",
-        currency=scheduled_payment.schedule.currency, amount_expected=scheduled_payment.amount_due,
-        amount_actual=scheduled_payment.amount_due + (at_stake if adjustment_type != AdjustmentType.WRITE_OFF else -at_stake),
+        summary=f"{AdjustmentType(adjustment_type).label} of {currency} {at_stake} on {reference}",
+        currency=currency, amount_expected=figure_before, amount_actual=figure_after,
         scheduled_payment=scheduled_payment, payments=[payment] if payment else [], root_cause=root_cause,
+        fingerprint=fingerprint,
     )
     Discrepancy.objects.filter(pk=item.pk).update(
         adjustment_type=adjustment_type, adjustment_amount=amount,
         adjustment_before=_json(before), adjustment_after=_json(after),
         approval=Approval.PENDING if needs_approval else Approval.NOT_REQUIRED,
-        resolution_text=reason.strip(),
+        resolution_text=reason,
     )
     item.refresh_from_db()
     audit_record(
         client=client, actor=actor, verb="adjustment.requested", subject=item,
-        details={"type": adjustment_type, "amount": amount, "reason": reason.strip(), "before": before, "after": after,
+        details={"type": adjustment_type, "amount": amount, "reason": reason, "before": before, "after": after,
                  "needs_approval": needs_approval, "threshold": client.adjustment_approval_threshold},
     )
     if not needs_approval:
@@ -570,6 +659,7 @@ def _json(values: dict) -> dict:
 
 
 def _adjustment_apply(item: Discrepancy, actor) -> None:
+    """Change the balance through the schedules services (on the schedule's log) and resolve the item."""
     scheduled_payment = item.scheduled_payment
     reason = f"Adjustment {item.reference}: {item.resolution_text}"
     if item.adjustment_type == AdjustmentType.WRITE_OFF:
@@ -587,32 +677,45 @@ def _adjustment_apply(item: Discrepancy, actor) -> None:
         applied_at=now, status=Status.RESOLVED, resolution_code="applied", resolved_at=now,
         version=F("version") + 1, updated_at=now,
     )
-    audit_record(client=item.client, actor=actor, verb="adjustment.applied", subject=item, details={"type": item.adjustment_type, "amount": item.adjustment_amount})
+    audit_record(
+        client=item.client, actor=actor, verb="adjustment.applied", subject=item,
+        details={
+            "type": item.adjustment_type, "amount": item.adjustment_amount, "scheduled_payment": scheduled_payment.reference,
+            "changes": {"status": {"before": item.status, "after": Status.RESOLVED}},
+        },
+    )
 
 
 @transaction.atomic
 def adjustment_decide(*, discrepancy: Discrepancy, actor, approve: bool, comment: str, version: int) -> Discrepancy:
     """A supervisor approves (and so applies) or rejects a pending adjustment; never their own."""
-    item = Discrepancy.objects.select_related("client", "scheduled_payment").get(pk=discrepancy.pk)
+    item = Discrepancy.objects.select_related("client", "scheduled_payment", "reported_by").get(pk=discrepancy.pk)
     _require(actor, item.client, SUPERVISE_ROLES)
+    if isinstance(actor, str) or item.reported_by_id == actor.pk:
+        raise PermissionDenied("Nobody approves their own adjustment: another supervisor must decide.")
+    if item.version != version:
+        raise _stale_error(item, item.status)
     if item.approval != Approval.PENDING:
         raise DomainError(f"{item.reference} does not wait for approval.")
-    if item.reported_by_id == actor.pk:
-        raise PermissionDenied("Nobody approves their own adjustment: another supervisor must decide.")
-    if not comment.strip():
+    comment = comment.strip()
+    if not comment:
         raise DomainError("Add a comment for the record.")
     now = timezone.now()
-    updated = Discrepancy.objects.filter(pk=item.pk, version=version, approval=Approval.PENDING).update(
-        approval=Approval.APPROVED if approve else Approval.REJECTED, approved_by=actor,
-        approval_comment=comment.strip(), approval_decided_at=now, version=F("version") + 1, updated_at=now,
-        **({} if approve else {"status": Status.CLOSED, "closed_at": now, "resolution_code": "", "resolution_text": item.resolution_text}),
-    )
-    if not updated:
-        raise StaleError(f"{item.reference} was changed by someone else: reload the page and try again.")
+    changes = {
+        "approval": Approval.APPROVED if approve else Approval.REJECTED,
+        "approved_by": actor, "approval_comment": comment, "approval_decided_at": now,
+    }
+    if not approve:
+        changes.update(status=Status.CLOSED, closed_at=now, resolution_code="")
+    before = item.status
+    _conditional_update(item, sources=ACTIVE_STATUSES, version=version, conditions={"approval": Approval.PENDING}, **changes)
     item.refresh_from_db()
+    details = {"reason": comment, "requested_by": item.reported_by.get_username() if item.reported_by else None}
+    if not approve:
+        details["changes"] = {"status": {"before": before, "after": item.status}}
     audit_record(
         client=item.client, actor=actor, verb="adjustment.approved" if approve else "adjustment.rejected", subject=item,
-        details={"reason": comment.strip(), "requested_by": item.reported_by.get_username() if item.reported_by else None},
+        details=details,
     )
     if approve:
         _adjustment_apply(item, actor)
@@ -665,26 +768,62 @@ def discrepancies_escalate_overdue(*, now: dt.datetime | None = None) -> int:
 
 @transaction.atomic
 def discrepancies_age_priorities(*, client: Client, now: dt.datetime | None = None) -> int:
-    """Raise the priority of items that have aged, by the client's policy (never lowers it)."""
+    """Raise the priority of items that have aged, by the client's policy (never lowers it).
+
+    Overridden priorities stay as the supervisor set them. Each raise is on the item's log.
+    """
     now = now or timezone.now()
+    # policy.priority_rank in SQL: the amount's rank plus one per full age step, at most critical.
     base = Case(
         When(amount_abs__gte=client.priority_critical_amount, then=Value(3)),
         When(amount_abs__gte=client.priority_high_amount, then=Value(2)),
         When(amount_abs__gte=client.priority_medium_amount, then=Value(1)),
         default=Value(0),
     )
-    changed = 0
-    for steps in (1, 2, 3):
+    events = []
+    # Oldest step first: an item three steps old is raised once, straight to its rank.
+    for steps in (3, 2, 1):
         cutoff = now - dt.timedelta(days=client.priority_age_step_days * steps)
-        target = Least(base + Value(steps), Value(3))
-        rows = (
-            Discrepancy.objects.filter(client=client, status__in=ACTIVE_STATUSES, priority_overridden=False, created_at__lt=cutoff)
-            .annotate(amount_abs=Abs("amount_difference"), target_rank=target)
+        raised = list(
+            Discrepancy.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(client=client, status__in=ACTIVE_STATUSES, priority_overridden=False, created_at__lte=cutoff)
+            .annotate(amount_abs=Abs("amount_difference"), target_rank=Least(base + Value(steps), Value(3)))
             .filter(priority_rank__lt=F("target_rank"))
+            .order_by("pk")
+            .values_list("pk", "priority", "target_rank")
         )
         for rank in (1, 2, 3):
-            changed += Discrepancy.objects.filter(pk__in=rows.filter(target_rank=rank).values("pk")).update(
-                priority_rank=rank, priority=policy.PRIORITIES[rank], updated_at=now
-            )
-    return changed
+            pks = [pk for pk, _, target in raised if target == rank]
+            for start in range(0, len(pks), 500):
+                Discrepancy.objects.filter(pk__in=pks[start : start + 500]).update(
+                    priority_rank=rank, priority=policy.PRIORITIES[rank], version=F("version") + 1, updated_at=now
+                )
+        events += [
+            PendingEvent("discrepancy.priority_aged", ("discrepancy", pk), {
+                "reason": f"Open for {client.priority_age_step_days * steps}+ days",
+                "changes": {"priority": {"before": before, "after": policy.PRIORITIES[target]}},
+            })
+            for pk, before, target in raised
+        ]
+    audit_record_many(client=client, actor=SYSTEM_SLA, events=events)
+    return len(events)
 
+
+@dataclass(frozen=True)
+class SlaSweep:
+    escalated: int
+    raised: dict[str, int]  # client code -> priorities raised by age
+
+
+def discrepancies_sla_sweep(*, now: dt.datetime | None = None) -> SlaSweep:
+    """The 15-minute job: escalate what is past its SLA, then age priorities per active client.
+
+    Each step commits on its own; run again at the same moment, it changes nothing more.
+    """
+    now = now or timezone.now()
+    escalated = discrepancies_escalate_overdue(now=now)
+    raised = {
+        client.code: discrepancies_age_priorities(client=client, now=now)
+        for client in Client.objects.filter(is_active=True).order_by("code")
+    }
+    return SlaSweep(escalated, raised)
