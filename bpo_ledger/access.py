@@ -51,6 +51,16 @@ def accesses_for(user) -> list[Access]:
     )
 
 
+def accesses_of_request(request) -> list[Access]:
+    """accesses_for(request.user), looked up once per request: the layout, the menus and the
+    view all need it, and django-tables2 renders its template with the context processors again."""
+    cached = getattr(request, "_bpo_accesses", None)
+    if cached is None or cached[0] is not request.user:
+        cached = (request.user, accesses_for(request.user))
+        request._bpo_accesses = cached
+    return cached[1]
+
+
 def clients_for(user) -> QuerySet[Client]:
     if user.is_superuser:
         return Client.objects.filter(is_active=True)

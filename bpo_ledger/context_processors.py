@@ -1,6 +1,6 @@
 from django.urls import reverse
 
-from .access import ADMIN, accesses_for
+from .access import ADMIN, accesses_of_request
 
 
 def navigation(request):
@@ -9,7 +9,7 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "nav_accesses": accesses_for(user),
+        "nav_accesses": accesses_of_request(request),
         "nav_is_admin": user.is_staff,
         "ADMIN_ROLE": ADMIN,
     }
@@ -31,7 +31,7 @@ def work_navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    accesses = accesses_for(user)
+    accesses = accesses_of_request(request)
     audiences = set()
     if any(a.can_write for a in accesses):
         audiences.add("work")

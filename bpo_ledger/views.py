@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from django_tables2 import LazyPaginator, RequestConfig
 
 from . import selectors, services
-from .access import SUPERVISE_ROLES, accesses_for, membership_for
+from .access import SUPERVISE_ROLES, accesses_of_request, membership_for
 from .celery import app as celery_app
 from .filters import AuditEventFilter, CustomerFilter, PaymentFilter
 from .forms import CustomerForm
@@ -36,7 +36,7 @@ def _customer_or_404(access, pk) -> Customer:
 
 @login_required
 def home(request):
-    accesses = accesses_for(request.user)
+    accesses = accesses_of_request(request)
     cards = [(a, selectors.client_summary(client=a.client)) for a in accesses]
     return render(request, "bpo_ledger/home.html", {"cards": cards})
 

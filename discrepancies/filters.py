@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ACTIVE_STATUSES, Discrepancy, DiscrepancyKind, Priority, Status
+from .models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, DiscrepancyKind, Priority, Status
 
 # Age buckets in whole days since the item was logged (as on the dashboard).
 AGE_BUCKETS = {"0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}
@@ -21,7 +21,8 @@ class QueueFilter(django_filters.FilterSet):
         choices=[(ANY_STATUS, "Any status")] + Status.choices, method="status_filter",
         empty_label="Active",
     )
-    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority")
+    # Filters on priority_rank, which discrepancy_priority_idx (client, priority_rank, status) covers.
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, empty_label="Any priority", method="by_priority")
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="age_filter", label="Age", empty_label="Any age")
     sla_breached = django_filters.ChoiceFilter(
         choices=[("true", "Yes"), ("false", "No")], method="sla_filter", label="SLA breached", empty_label="Any",
@@ -93,3 +94,6 @@ class QueueFilter(django_filters.FilterSet):
         if value == "none":
             return queryset.filter(assignee__isnull=True)
         return queryset.filter(assignee_id=int(value))
+
+    def by_priority(self, queryset, name, value):
+        return queryset.filter(priority_rank=PRIORITY_RANK[value])

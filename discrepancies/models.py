@@ -115,7 +115,8 @@ class Approval(models.TextChoices):
 class Discrepancy(models.Model):
     """One inconsistency between expected and actual payments, worked to resolution."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="discrepancies")
+    # No index of its own: every index of this table starts with client.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="discrepancies", db_index=False)
     number = models.PositiveIntegerField(help_text="Sequential per client.")
     kind = models.CharField(max_length=16, choices=DiscrepancyKind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)

@@ -2,7 +2,8 @@ import datetime as dt
 
 import django_tables2 as tables
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import mark_safe
 
 from .models import ACTIVE_STATUSES, Approval, Discrepancy
 
@@ -50,6 +51,7 @@ class QueueTable(tables.Table):
     sla_due_at = tables.Column(verbose_name="SLA", attrs={"td": {"class": "sla", "data-breached": _breached_attr}})
 
     class Meta:
+        template_name = "discrepancies/_queue_table.html"
         attrs = {"class": "table queue", "id": "queue-table"}
         empty_text = "Nothing in this queue."
         row_attrs = {
@@ -60,6 +62,63 @@ class QueueTable(tables.Table):
     def __init__(self, *args, now: dt.datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.now = now or timezone.now()
+
+    # django-tables2 renders each cell through its generic machinery (signature inspection,
+    # attrs per cell): at 50 rows x 13 columns that was most of the page's time. The rows of
+    # this table are built here directly, from the same render_* methods, and the template
+    # (discrepancies/_queue_table.html) keeps django-tables2's headers, sorting and pages.
+    CELL_CLASSES = {"select": "pick", "summary": "summary", "amount_difference": "num", "created_at": "num", "escalation_level": "num", "sla_due_at": "sla"}
+
+    def row_html(self, record) -> str:
+        breached = "1" if sla_breached(record, now=self.now) else "0"
+        cells = []
+        for column in self.columns:
+            name = column.name
+            css = self.CELL_CLASSES.get(name)
+            attrs = f' class="{css}"' if css else ""
+            if name == "status":
+                attrs += f' data-status="{escape(record.status)}"'
+            elif name == "priority":
+                attrs += f' data-priority="{escape(record.priority)}"'
+            elif name == "summary":
+                attrs += f' title="{escape(record.summary)}"'
+            elif name == "sla_due_at":
+                attrs += f' data-breached="{breached}"'
+            cells.append(f"<td{attrs}>{conditional_escape(self._cell(name, record))}</td>")
+        url = escape(record.get_absolute_url())
+        # Every value above went through escape(); the markup around it is ours.
+        return mark_safe(f'<tr data-href="{url}" data-breached="{breached}">{"".join(cells)}</tr>')  # noqa: S308
+
+    def _cell(self, name, record):
+        if name == "select":
+            return self.render_select(record)
+        if name == "reference":
+            return format_html('<a href="{}">{}</a>', record.get_absolute_url(), record.reference)
+        if name == "client":
+            return record.client.code
+        if name == "kind":
+            return self.render_kind(record.get_kind_display(), record)
+        if name == "status":
+            return record.get_status_display()
+        if name == "priority":
+            return record.get_priority_display()
+        if name == "summary":
+            return record.summary
+        if name == "customer":
+            return record.customer.name if record.customer else "—"
+        if name == "amount_difference":
+            return self.render_amount_difference(record.amount_difference, record)
+        if name == "assignee":
+            return record.assignee.username if record.assignee else "—"
+        if name == "created_at":
+            return self.render_created_at(record.created_at)
+        if name == "escalation_level":
+            return self.render_escalation_level(record.escalation_level)
+        if name == "escalated_at":
+            return record.escalated_at.strftime("%Y-%m-%d %H:%M") if record.escalated_at else "—"
+        if name == "sla_due_at":
+            return self.render_sla_due_at(record.sla_due_at, record)
+        raise KeyError(name)
 
     def render_select(self, record):
         # The checkbox belongs to the bulk-assign form below the table (no form around the table).

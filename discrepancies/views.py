@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_tables2 import LazyPaginator, RequestConfig
 
-from bpo_ledger.access import accesses_for, membership_for
+from bpo_ledger.access import accesses_of_request, membership_for
 from bpo_ledger.errors import DomainError
 from bpo_ledger.selectors import audit_timeline
 
@@ -48,9 +48,9 @@ def _item_or_404(access, pk) -> Discrepancy:
         raise Http404("No such discrepancy") from None
 
 
-def _supervised(user) -> list:
+def _supervised(request) -> list:
     """The clients the user supervises; none at all is a 403."""
-    clients = [a.client for a in accesses_for(user) if a.can_supervise]
+    clients = [a.client for a in accesses_of_request(request) if a.can_supervise]
     if not clients:
         raise PermissionDenied("Only supervisors see this page.")
     return clients
@@ -86,7 +86,7 @@ def _queue_filter(request, accesses):
 @login_required
 def queue(request):
     """My items and the unassigned pool of my clients (everything where I supervise or audit)."""
-    accesses = accesses_for(request.user)
+    accesses = accesses_of_request(request)
     access = membership_for(request.user, request.GET["client"]) if request.GET.get("client") else None
     filterset = _queue_filter(request, accesses)
     supervised = [a.client for a in accesses if a.can_supervise]
@@ -107,7 +107,7 @@ def claim_next(request):
     if code:
         clients = [membership_for(request.user, code, write=True).client]
     else:
-        clients = [a.client for a in accesses_for(request.user) if a.can_write]
+        clients = [a.client for a in accesses_of_request(request) if a.can_write]
         if not clients:
             raise PermissionDenied("Your roles are read-only: there is nothing to claim.")
     item = services.discrepancy_claim_next(user=request.user, clients=clients)
@@ -126,7 +126,7 @@ class _Echo:
 @login_required
 def queue_export(request):
     """The filtered queue as CSV, streamed; safe to open in a spreadsheet."""
-    accesses = accesses_for(request.user)
+    accesses = accesses_of_request(request)
     if request.GET.get("client"):
         membership_for(request.user, request.GET["client"])
     filterset = _queue_filter(request, accesses)
@@ -382,7 +382,7 @@ def attachment_download(request, code, pk):
 
 @login_required
 def escalations(request):
-    clients = _supervised(request.user)
+    clients = _supervised(request)
     table = QueueTable(selectors.escalations_for(clients=clients), order_by=request.GET.get("sort"), exclude=("status",))
     return render(request, "discrepancies/escalations.html", {
         "table": _paginate(request, table), "bulk_workers": selectors.workers_of(clients=clients),
@@ -391,7 +391,7 @@ def escalations(request):
 
 @login_required
 def approvals(request):
-    clients = _supervised(request.user)
+    clients = _supervised(request)
     items = list(selectors.approvals_pending(clients=clients)[:200])
     rows = [(item, DecisionForm(discrepancy=item, action=f"decide_{item.pk}")) for item in items]
     return render(request, "discrepancies/approvals.html", {"rows": rows})
@@ -399,14 +399,14 @@ def approvals(request):
 
 @login_required
 def team(request):
-    clients = _supervised(request.user)
+    clients = _supervised(request)
     return render(request, "discrepancies/team.html", {"rows": selectors.team_workload(clients=clients), "clients": clients})
 
 
 @login_required
 @require_POST
 def bulk_assign(request):
-    clients = _supervised(request.user)
+    clients = _supervised(request)
     form = BulkAssignForm(request.POST, clients=clients, workers=selectors.workers_of(clients=clients))
     back = _next_or(request, reverse("queue"))
     if not form.is_valid():
