@@ -139,7 +139,8 @@ def _claim(client: Client, now: dt.datetime) -> list[Reminder]:
             attempts=F("attempts") + 1,
         )
     return list(
-        Reminder.objects.filter(claim_token=token, status=ReminderStatus.SENDING)
+        # By id (the primary key) and then token: the token alone has no index to find it by.
+        Reminder.objects.filter(id__in=ids, claim_token=token, status=ReminderStatus.SENDING)
         .select_related("scheduled_payment__schedule__customer__client")
         # What sending reads, and no more: in particular no encrypted column to decrypt.
         .only(
