@@ -43,9 +43,10 @@ def bulk_insert(objs: list[models.Model], *, need_ids: bool = False) -> int:
 
 
 def bulk_update(objs: list[models.Model], fields: list[str]) -> int:
-    """Write `fields` of many objects in one statement: UPDATE ... FROM (VALUES ...) on PostgreSQL.
+    """Write `fields` of many objects in one statement: UPDATE ... FROM unnest(arrays) on PostgreSQL.
 
-    Django's bulk_update builds a CASE per field and row, which costs more to compile than to run.
+    Django's bulk_update builds a CASE per field and row, which costs more to compile than to run;
+    here each column travels as one array parameter, whatever the number of rows.
     """
     if not objs:
         return 0
@@ -56,19 +57,15 @@ def bulk_update(objs: list[models.Model], fields: list[str]) -> int:
     pk = meta.pk
     columns = [meta.get_field(name) for name in fields]
     qn = connection.ops.quote_name
-    values_sql = ", ".join(["(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"] * len(objs))
-    sets = ", ".join(
-        f"{qn(f.column)} = CAST(v.{qn(f.column)} AS {f.db_type(connection)})" for f in columns
-    )
-    names = ", ".join(qn(c.column) for c in [pk, *columns])
-    params = []
-    for obj in objs:
-        params.append(obj.pk)
-        params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in [pk, *columns])
+    names = ", ".join(qn(f.column) for f in [pk, *columns])
+    sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns)
+    params = [[obj.pk for obj in objs]]
+    params += [[f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objs] for f in columns]
     # Identifiers come from the model's metadata, quoted; every value is a parameter.
     sql = (
-        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM (VALUES {values_sql}) AS v({names}) "  # noqa: S608
-        f"WHERE t.{qn(pk.column)} = CAST(v.{qn(pk.column)} AS {pk.db_type(connection)})"
+        f"UPDATE {qn(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) AS v({names}) "  # noqa: S608
+        f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -117,13 +117,17 @@ def reminders_queue(*, client: Client, today: dt.date) -> int:
     return created
 
 
-def _claim(client: Client, now: dt.datetime) -> list[Reminder]:
-    """Win up to BATCH_SIZE queued reminders; a row another sender took is never returned."""
+def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> list[Reminder]:
+    """Win up to BATCH_SIZE queued reminders; a row another sender took is never returned.
+
+    after_id: the last id this run claimed. The scan starts there rather than at the front of
+    the queue index, whose first entries are the rows already sent (dead until vacuum).
+    """
     token = uuid.uuid4()
     with transaction.atomic():
         ids = list(
             Reminder.objects.select_for_update(skip_locked=True)
-            .filter(client=client, status=ReminderStatus.QUEUED)
+            .filter(client=client, status=ReminderStatus.QUEUED, id__gt=after_id)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")
             .values_list("id", flat=True)[:BATCH_SIZE]
@@ -323,7 +327,9 @@ def reminders_send(*, client: Client, now: dt.datetime | None = None) -> Reminde
     # Opened on the first email only: an SMS-only run needs no mail server.
     mail = get_connection()
     try:
-        while batch := _claim(client, now):
+        after_id = 0
+        while batch := _claim(client, now, after_id):
+            after_id = batch[-1].id
             _send_batch(client, batch, renderer, now, run, mail, sms)
     finally:
         mail.close()
