@@ -52,6 +52,11 @@ class QueueTable(tables.Table):
 
     class Meta:
         template_name = "discrepancies/_queue_table.html"
+        # The SLA first after the item: it is what the queue is sorted by and worked in.
+        sequence = (
+            "select", "reference", "sla_due_at", "priority", "status", "kind", "client", "summary",
+            "customer", "amount_difference", "assignee", "created_at", "escalation_level", "escalated_at",
+        )
         attrs = {"class": "table queue", "id": "queue-table"}
         empty_text = "Nothing in this queue."
         row_attrs = {
