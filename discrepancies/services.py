@@ -511,20 +511,29 @@ def discrepancy_attach(*, discrepancy: Discrepancy, actor, upload) -> Attachment
 NOTIFIABLE_KINDS = (DiscrepancyKind.UNDERPAYMENT, DiscrepancyKind.MISSING)
 
 
+def notify_refusal(item: Discrepancy) -> str:
+    """Why the customer of this item cannot be emailed now ("" when they can)."""
+    if item.kind not in NOTIFIABLE_KINDS:
+        return "Only underpayments and missing payments are notified to the customer."
+    if not item.is_active:
+        return f"{item.reference} is {item.get_status_display().lower()}: reopen it before writing to the customer."
+    customer = item.customer
+    if customer is None:
+        return "No customer is linked to this item."
+    if not (customer.email_consent and customer.email):
+        return f"{customer.name} has not agreed to email, or has no address: call them instead."
+    return ""
+
+
 @transaction.atomic
 def discrepancy_notify_customer(*, discrepancy: Discrepancy, actor, message: str = "") -> str:
     """Email the customer about an underpayment or a missing payment; returns the Message-ID."""
     item = Discrepancy.objects.select_related("client", "customer", "scheduled_payment").get(pk=discrepancy.pk)
     _require(actor, item.client, WRITE_ROLES)
-    if item.kind not in NOTIFIABLE_KINDS:
-        raise DomainError("Only underpayments and missing payments are notified to the customer.")
-    if not item.is_active:
-        raise DomainError(f"{item.reference} is {item.get_status_display().lower()}: reopen it before writing to the customer.")
+    refusal = notify_refusal(item)
+    if refusal:
+        raise DomainError(refusal)
     customer = item.customer
-    if customer is None:
-        raise DomainError("No customer is linked to this item.")
-    if not (customer.email_consent and customer.email):
-        raise DomainError(f"{customer.name} has not agreed to email, or has no address: call them instead.")
     context = {
         "customer_name": customer.name,
         "client_name": item.client.name,

@@ -152,7 +152,7 @@ def _action_forms(access, item, user) -> dict:
     for action in services.actions_for(discrepancy=item, user=user):
         form_class = ResolveForm if action == "resolve" else TransitionForm
         forms[action] = form_class(discrepancy=item, action=action)
-    if item.is_active and item.kind in services.NOTIFIABLE_KINDS and item.customer_id:
+    if not services.notify_refusal(item):
         forms["notify"] = NotifyForm(discrepancy=item, action="notify")
     if access.can_supervise and item.is_active:
         forms["assign"] = AssignForm(discrepancy=item, action="assign", workers=selectors.workers_of(clients=[item.client]))

@@ -94,7 +94,7 @@ def schedule_detail(request, code, pk):
     payments = ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule))
     RequestConfig(request, paginate={"per_page": 100, "paginator_class": LazyPaginator}).configure(payments)
     log = audit_timeline(client=access.client, subject_type="paymentschedule", subject_id=schedule.pk)[:200]
-    actions = [(name, label) for name, (label, _, _, shown) in ACTIONS.items() if shown(schedule)]
+    actions = [(name, label) for name, (label, _, _) in ACTIONS.items() if services.schedule_step_allowed(schedule, name)]
     return render(
         request,
         "schedules/schedule_detail.html",
@@ -153,17 +153,17 @@ def _status_change(service, message):
     return perform
 
 
-# action name -> (button label, form class, service call, shown when)
+# action name -> (button label, form class, service call); services.schedule_step_allowed says when
 ACTIONS = {
-    "defer": ("Defer", DeferForm, _defer, lambda s: s.is_open),
-    "pause": ("Pause", ReasonForm, _status_change(services.schedule_pause, "Schedule paused."), lambda s: s.status == "active"),
-    "resume": ("Resume", ReasonForm, _status_change(services.schedule_resume, "Schedule resumed."), lambda s: s.status == "paused"),
-    "method": ("Change method", MethodForm, _method, lambda s: s.is_open),
-    "amount": ("Change amount", AmountForm, _amount, lambda s: s.is_open),
-    "inquiry": ("Log inquiry", InquiryForm, _inquiry, lambda s: True),
-    "payment": ("Record payment", RecordPaymentForm, _payment, lambda s: s.is_open),
-    "fail": ("Log failed payment", FailPaymentForm, _fail, lambda s: s.is_open),
-    "cancel": ("Cancel schedule", ReasonForm, _status_change(services.schedule_cancel, "Schedule cancelled."), lambda s: s.is_open),
+    "defer": ("Defer", DeferForm, _defer),
+    "pause": ("Pause", ReasonForm, _status_change(services.schedule_pause, "Schedule paused.")),
+    "resume": ("Resume", ReasonForm, _status_change(services.schedule_resume, "Schedule resumed.")),
+    "method": ("Change method", MethodForm, _method),
+    "amount": ("Change amount", AmountForm, _amount),
+    "inquiry": ("Log inquiry", InquiryForm, _inquiry),
+    "payment": ("Record payment", RecordPaymentForm, _payment),
+    "fail": ("Log failed payment", FailPaymentForm, _fail),
+    "cancel": ("Cancel schedule", ReasonForm, _status_change(services.schedule_cancel, "Schedule cancelled.")),
 }
 
 
@@ -174,8 +174,8 @@ def schedule_action(request, code, pk, action):
     schedule = _schedule_or_404(access, pk)
     if action not in ACTIONS:
         raise Http404("No such action")
-    label, form_class, perform, shown = ACTIONS[action]
-    if not shown(schedule):
+    label, form_class, perform = ACTIONS[action]
+    if not services.schedule_step_allowed(schedule, action):
         messages.error(request, f"{label} is not possible: the schedule is {schedule.get_status_display().lower()}.")
         return redirect(schedule)
     kwargs = {} if form_class is ReasonForm else {"schedule": schedule}

@@ -16,6 +16,7 @@ from .schedules import (  # noqa: F401
     schedule_pause,
     schedule_preview,
     schedule_resume,
+    schedule_step_allowed,
     scheduled_payment_correct_amount,
     scheduled_payment_fail,
     scheduled_payment_record,

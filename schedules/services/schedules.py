@@ -552,15 +552,29 @@ def _set_status(schedule: PaymentSchedule, *, actor: Actor, allowed_from: tuple,
     return schedule
 
 
+# The schedule statuses each step may start from; the schedule page offers only these.
+OPEN = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
+STEP_STATUSES = {
+    "defer": OPEN, "method": OPEN, "amount": OPEN, "payment": OPEN, "fail": OPEN, "cancel": OPEN,
+    "pause": (ScheduleStatus.ACTIVE,),
+    "resume": (ScheduleStatus.PAUSED,),
+    "inquiry": tuple(ScheduleStatus.values),  # a customer may ask about any schedule
+}
+
+
+def schedule_step_allowed(schedule: PaymentSchedule, step: str) -> bool:
+    return schedule.status in STEP_STATUSES[step]
+
+
 @transaction.atomic
 def schedule_pause(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> PaymentSchedule:
     """Pause: no reminders go out and nothing falls overdue on the log until it resumes."""
-    return _set_status(schedule, actor=actor, allowed_from=(ScheduleStatus.ACTIVE,), to=ScheduleStatus.PAUSED, verb="schedule.paused", reason=reason)
+    return _set_status(schedule, actor=actor, allowed_from=STEP_STATUSES["pause"], to=ScheduleStatus.PAUSED, verb="schedule.paused", reason=reason)
 
 
 @transaction.atomic
 def schedule_resume(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> PaymentSchedule:
-    return _set_status(schedule, actor=actor, allowed_from=(ScheduleStatus.PAUSED,), to=ScheduleStatus.ACTIVE, verb="schedule.resumed", reason=reason)
+    return _set_status(schedule, actor=actor, allowed_from=STEP_STATUSES["resume"], to=ScheduleStatus.ACTIVE, verb="schedule.resumed", reason=reason)
 
 
 @transaction.atomic
@@ -569,7 +583,7 @@ def schedule_cancel(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> 
     schedule = _set_status(
         schedule,
         actor=actor,
-        allowed_from=(ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED),
+        allowed_from=STEP_STATUSES["cancel"],
         to=ScheduleStatus.CANCELLED,
         verb="schedule.cancelled",
         reason=reason,

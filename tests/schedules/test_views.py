@@ -141,3 +141,17 @@ def test_customer_page_lists_the_customers_schedules(client, agent, plan):
     body = client.get(plan.customer.get_absolute_url()).content.decode()
     assert plan.reference in body
     assert "•••• 6819" in body
+
+
+def test_the_page_offers_only_the_steps_the_status_allows(client, agent, plan):
+    client.force_login(agent)
+    pause = reverse("schedule_action", args=[plan.client.code, plan.pk, "pause"])
+    resume = reverse("schedule_action", args=[plan.client.code, plan.pk, "resume"])
+    body = client.get(plan.get_absolute_url()).content.decode()
+    assert pause in body and resume not in body
+    client.post(pause, {"reason": "Dispute"})
+    body = client.get(plan.get_absolute_url()).content.decode()
+    assert resume in body and pause not in body
+    # A step the status does not allow is refused, not run.
+    response = client.post(pause, {"reason": "again"}, follow=True)
+    assert "Pause is not possible: the schedule is paused." in response.content.decode()
