@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Django's form templates, found by the project's engine (FORM_RENDERER below).
+    "django.forms",
     "django_filters",
     "django_tables2",
     "axes",
@@ -86,6 +88,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bpo_ledger.urls"
+
+# Forms render through TEMPLATES, so the project's templates/django/forms/ can replace a
+# built-in widget template (the select writes its options inline).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # The menu of a client's pages: (label, url name, how to link, roles or None for all).
 # "client" links take the client code as argument; "filter" links are lists across the

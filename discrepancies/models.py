@@ -209,8 +209,9 @@ class Discrepancy(models.Model):
                 condition=Q(status__in=["open", "assigned", "in_progress", "awaiting_customer", "escalated"]),
                 name="discrepancy_sla_idx",
             ),
-            # Kind and priority filters of the queue.
-            models.Index(fields=["client", "kind", "status"], name="discrepancy_kind_idx"),
+            # Kind and priority filters of the queue: kind alone, or kind and priority together
+            # (the status is checked in the index, so neither visits rows of other statuses).
+            models.Index(fields=["client", "kind", "priority_rank", "status"], name="discrepancy_kind_priority_idx"),
             models.Index(fields=["client", "priority_rank", "status"], name="discrepancy_priority_idx"),
             # Adjustment approvals queue.
             models.Index(fields=["client", "created_at"], condition=Q(approval="pending"), name="discrepancy_approval_idx"),

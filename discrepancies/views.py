@@ -91,7 +91,7 @@ def queue(request):
     filterset = _queue_filter(request, accesses)
     supervised = [a.client for a in accesses if a.can_supervise]
     exclude = ("escalated_at",) if supervised else ("escalated_at", "select")
-    table = _paginate(request, QueueTable(filterset.qs, order_by=request.GET.get("sort") or "sla_due_at", exclude=exclude))
+    table = _paginate(request, QueueTable(selectors.as_queue_rows(filterset.qs), order_by=request.GET.get("sort") or "sla_due_at", exclude=exclude))
     return render(request, "discrepancies/queue.html", {
         "filter": filterset, "table": table, "access": access,
         "can_claim": any(a.can_write for a in accesses),
@@ -130,7 +130,7 @@ def queue_export(request):
     if request.GET.get("client"):
         membership_for(request.user, request.GET["client"])
     filterset = _queue_filter(request, accesses)
-    rows = export_rows(filterset.qs.order_by("sla_due_at", "pk").iterator(chunk_size=1000), now=timezone.now())
+    rows = export_rows(selectors.as_export_rows(filterset.qs).order_by("sla_due_at", "pk").iterator(chunk_size=1000), now=timezone.now())
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="discrepancies-{timezone.now():%Y%m%d-%H%M}.csv"'

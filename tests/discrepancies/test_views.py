@@ -229,6 +229,41 @@ def test_the_queue_filters(client, client_a, client_b, agent, supervisor, custom
     assert refs(client="GLOBEX") == [other.reference]
 
 
+def test_a_queue_row_shows_the_item_with_its_text_escaped(client, client_a, agent, supervisor, customer_a, scheduled_payment):
+    item = log(client_a, customer=customer_a, summary='<img src=x onerror=alert(1)> & "short"')
+    services.discrepancy_assign(discrepancy=item, actor="system:test", assignee=agent, version=item.version)
+    waiting = services.adjustment_request(
+        client=client_a, actor=agent, adjustment_type="write_off", scheduled_payment=scheduled_payment,
+        amount=Decimal("200.00"), reason="Goodwill",
+    )
+    client.force_login(supervisor)
+    body = client.get(reverse("queue")).content.decode()
+    row = body[body.index(f'<tr data-href="{item.get_absolute_url()}"'):]
+    row = row[:row.index("</tr>")]
+    assert f'<a href="{item.get_absolute_url()}">{item.reference}</a>' in row
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;short&quot;" in row and "<img" not in body
+    assert "Maria Gonzalez" in row and "USD -40.00" in row and f"<td>{agent.username}</td>" in row
+    assert '<td data-status="assigned">Assigned</td>' in row and "<td>Underpayment</td>" in row
+    assert f'value="{item.pk}" form="bulk-assign"' in row  # supervisors pick rows for bulk assign
+    assert "Adjustment · awaiting approval" in body and waiting.reference in body
+    client.force_login(agent)
+    assert 'form="bulk-assign"' not in client.get(reverse("queue")).content.decode()
+
+
+def test_the_filter_bar_keeps_the_choices_and_names_a_bad_value(client, client_a, agent):
+    log(client_a, kind="overpayment", expected="100.00", actual="105.00")
+    client.force_login(agent)
+    body = client.get(reverse("queue"), {"kind": "overpayment", "priority": "high"}).content.decode()
+    assert '<option value="overpayment" selected>Overpayment</option>' in body
+    assert '<option value="high" selected>High</option>' in body
+    assert '<label for="id_kind">Kind</label>' in body
+    response = client.get(reverse("queue"), {"amount_min": "lots"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    filters = body[body.index('class="filters"'):body.index("</form>", body.index('class="filters"'))]
+    assert '<div class="error">' in filters and "Enter a number." in filters
+
+
 def test_the_queue_page_costs_the_same_queries_for_10_or_40_items(client, client_a, customer_a, agent, supervisor):
     def queries(user):
         client.force_login(user)
