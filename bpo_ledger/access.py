@@ -67,32 +67,23 @@ def clients_for(user) -> QuerySet[Client]:
     return Client.objects.filter(is_active=True, memberships__user=user)
 
 
-def membership_for(user, client_code: str, *, write: bool = False, roles=None) -> Access:
+def membership_of_request(request, client_code: str, *, write: bool = False, roles=None) -> Access:
     """The user's access to a client, or 404 if they are no member; 403 if the role may not act.
 
-    write=True refuses read-only roles (auditors); roles=... restricts to those roles
-    (admins pass every role check).
+    write=True refuses read-only roles (auditors); roles=... restricts to those roles (admins
+    pass every role check). Answered from accesses_of_request: the page's layout reads all of
+    the user's clients anyway, so this asks the database nothing more.
     """
-    client = None
-    role = None
-    if user.is_authenticated:
-        if user.is_superuser:
-            client = Client.objects.filter(code=client_code, is_active=True).first()
-            role = ADMIN
-        else:
-            membership = (
-                Membership.objects.filter(user=user, client__code=client_code, client__is_active=True)
-                .select_related("client")
-                .first()
-            )
-            if membership:
-                client, role = membership.client, membership.role
-    if client is None:
-        raise Http404("No such client")
-    access = Access(client, role)
+    for access in accesses_of_request(request):
+        if access.client.code == client_code:
+            return _allowed(access, write=write, roles=roles)
+    raise Http404("No such client")
+
+
+def _allowed(access: Access, *, write: bool, roles) -> Access:
     if write and not access.can_write:
         raise PermissionDenied("Your role for this client is read-only.")
-    if roles is not None and role != ADMIN and role not in roles:
+    if roles is not None and access.role != ADMIN and access.role not in roles:
         raise PermissionDenied("Your role for this client may not do this.")
     return access
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from django_tables2 import LazyPaginator, RequestConfig
 
 from . import selectors, services
-from .access import SUPERVISE_ROLES, accesses_of_request, membership_for
+from .access import SUPERVISE_ROLES, accesses_of_request, membership_of_request
 from .celery import app as celery_app
 from .filters import AuditEventFilter, CustomerFilter, PaymentFilter
 from .forms import CustomerForm
@@ -43,7 +43,7 @@ def home(request):
 
 @login_required
 def client_overview(request, code):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     summary = selectors.client_summary(client=access.client)
     return render(
         request, "bpo_ledger/client_overview.html", {"access": access, "summary": summary}
@@ -52,7 +52,7 @@ def client_overview(request, code):
 
 @login_required
 def customer_list(request, code):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     customers = selectors.customers_of(client=access.client).select_related("client")
     filterset = CustomerFilter(request.GET, queryset=customers)
     table = _paginate(request, CustomerTable(filterset.qs))
@@ -65,7 +65,7 @@ def customer_list(request, code):
 
 @login_required
 def customer_detail(request, code, pk):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     customer = _customer_or_404(access, pk)
     log = selectors.audit_timeline(client=access.client, subject_type="customer", subject_id=pk)
     panels = [
@@ -80,7 +80,7 @@ def customer_detail(request, code, pk):
 
 @login_required
 def customer_create(request, code):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     form = CustomerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -107,7 +107,7 @@ def customer_create(request, code):
 
 @login_required
 def customer_edit(request, code, pk):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     customer = _customer_or_404(access, pk)
     form = CustomerForm(request.POST or None, instance=customer)
     if request.method == "POST" and form.is_valid():
@@ -134,7 +134,7 @@ def customer_edit(request, code, pk):
 
 @login_required
 def payment_list(request, code):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     filterset = PaymentFilter(request.GET, queryset=selectors.payments_of(client=access.client))
     table = _paginate(request, PaymentTable(filterset.qs))
     return render(
@@ -146,7 +146,7 @@ def payment_list(request, code):
 
 @login_required
 def audit_trail(request, code):
-    access = membership_for(request.user, code, roles=AUDIT_ROLES)
+    access = membership_of_request(request, code, roles=AUDIT_ROLES)
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events_of(client=access.client))
     table = _paginate(request, AuditEventTable(filterset.qs))
     return render(

@@ -4,7 +4,7 @@ table with the same numbers under each chart."""
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from bpo_ledger.access import membership_for
+from bpo_ledger.access import membership_of_request
 from bpo_ledger.money import format_money
 
 from . import charts, reports
@@ -31,7 +31,7 @@ CURRENCY_COLORS = ("#4e79a7", "#f28e2b", "#76b7b2", "#b07aa1", "#9c755f", "#edc9
 
 @login_required
 def dashboard(request, code):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     report = reports.discrepancy_dashboard(client=access.client)
     return render(
         request,

@@ -1,13 +1,22 @@
 import datetime as dt
-from html import (
-    escape as _esc,  # Django's escape() without its lazy-string wrapper: 700 cells a page
-)
+
+# Django's escape() without its lazy-string wrapper: a queue page escapes 700 cells.
+from html import escape as _esc
 
 import django_tables2 as tables
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from .models import ACTIVE_STATUSES, Approval, Discrepancy, DiscrepancyKind, Priority, Status
+from .models import (
+    ACTIVE_STATUSES,
+    Approval,
+    Discrepancy,
+    DiscrepancyKind,
+    Priority,
+    Status,
+    discrepancy_reference,
+)
 
 KIND_LABELS = dict(DiscrepancyKind.choices)
 STATUS_LABELS = dict(Status.choices)
@@ -35,7 +44,7 @@ def sla_breached(item: Discrepancy, *, now: dt.datetime) -> bool:
 
 
 class QueueTable(tables.Table):
-    """One row per item, every column from the row and its select_related joins. The columns
+    """One row per item, every column from the row (selectors.as_queue_rows). The columns
     here give the headers, sorting and pages; the cells are built by row_html()."""
 
     select = tables.Column(empty_values=(), orderable=False, verbose_name="Pick")
@@ -83,7 +92,7 @@ class QueueTable(tables.Table):
         return mark_safe(f'<tr data-href="{url}" data-breached="{breached}">{row}</tr>')  # noqa: S308
 
     def _cells(self, record, url: str, breached: str) -> dict[str, str]:
-        reference = _esc(record.reference)
+        reference = _esc(discrepancy_reference(record.client_code, record.number))
         kind = KIND_LABELS[record.kind]
         if record.approval == Approval.PENDING:
             kind += " · awaiting approval"
@@ -102,22 +111,23 @@ class QueueTable(tables.Table):
             "priority": f'<td data-priority="{_esc(record.priority)}">{_esc(PRIORITY_LABELS[record.priority])}</td>',
             "status": f'<td data-status="{_esc(record.status)}">{_esc(STATUS_LABELS[record.status])}</td>',
             "kind": f"<td>{_esc(kind)}</td>",
-            "client": f"<td>{_esc(record.client.code)}</td>",
+            "client": f"<td>{_esc(record.client_code)}</td>",
             "summary": f'<td class="summary" title="{summary}">{summary}</td>',
-            "customer": f"<td>{_esc(record.customer.name) if record.customer else '—'}</td>",
+            "customer": f"<td>{_esc(record.customer_name or '—')}</td>",
             "amount_difference": f'<td class="num">{_esc(record.currency)} {record.amount_difference:,.2f}</td>',
-            "assignee": f"<td>{_esc(record.assignee.username) if record.assignee else '—'}</td>",
+            "assignee": f"<td>{_esc(record.assignee_username or '—')}</td>",
             "created_at": f'<td class="num">{(self.now - record.created_at).days} d</td>',
             "escalation_level": f'<td class="num">{record.escalation_level or ""}</td>',
             "escalated_at": f"<td>{escalated.strftime('%Y-%m-%d %H:%M') if escalated else '—'}</td>",
         }
 
     def _url(self, record) -> str:
-        """record.get_absolute_url() without a reverse() per row: one per client, then the id."""
+        """The item's page without a reverse() per row: one per client, then the id."""
         prefixes = self.__dict__.setdefault("_url_prefixes", {})
         prefix = prefixes.get(record.client_id)
         if prefix is None:
-            prefix = prefixes[record.client_id] = record.get_absolute_url().removesuffix(f"{record.pk}/")
+            url = reverse("discrepancy_detail", args=[record.client_code, record.pk])
+            prefix = prefixes[record.client_id] = url.removesuffix(f"{record.pk}/")
         return f"{prefix}{record.pk}/"
 
 

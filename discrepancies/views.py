@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_tables2 import LazyPaginator, RequestConfig
 
-from bpo_ledger.access import accesses_of_request, membership_for
+from bpo_ledger.access import accesses_of_request, membership_of_request
 from bpo_ledger.errors import DomainError
 from bpo_ledger.selectors import audit_timeline
 
@@ -87,7 +87,7 @@ def _queue_filter(request, accesses):
 def queue(request):
     """My items and the unassigned pool of my clients (everything where I supervise or audit)."""
     accesses = accesses_of_request(request)
-    access = membership_for(request.user, request.GET["client"]) if request.GET.get("client") else None
+    access = membership_of_request(request, request.GET["client"]) if request.GET.get("client") else None
     filterset = _queue_filter(request, accesses)
     supervised = [a.client for a in accesses if a.can_supervise]
     exclude = ("escalated_at",) if supervised else ("escalated_at", "select")
@@ -105,7 +105,7 @@ def queue(request):
 def claim_next(request):
     code = request.POST.get("client")
     if code:
-        clients = [membership_for(request.user, code, write=True).client]
+        clients = [membership_of_request(request, code, write=True).client]
     else:
         clients = [a.client for a in accesses_of_request(request) if a.can_write]
         if not clients:
@@ -128,7 +128,7 @@ def queue_export(request):
     """The filtered queue as CSV, streamed; safe to open in a spreadsheet."""
     accesses = accesses_of_request(request)
     if request.GET.get("client"):
-        membership_for(request.user, request.GET["client"])
+        membership_of_request(request, request.GET["client"])
     filterset = _queue_filter(request, accesses)
     rows = export_rows(selectors.as_export_rows(filterset.qs).order_by("sla_due_at", "pk").iterator(chunk_size=1000), now=timezone.now())
     writer = csv.writer(_Echo())
@@ -191,7 +191,7 @@ def _adjustment_changes(item) -> list[tuple[str, str, str]]:
 
 @login_required
 def discrepancy_detail(request, code, pk):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     return _detail(request, access, _item_or_404(access, pk))
 
 
@@ -266,7 +266,7 @@ ACTIONS = {
 
 @login_required
 def discrepancy_action(request, code, pk, action):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     item = _item_or_404(access, pk)
     if action not in ACTIONS:
         raise Http404("No such action")
@@ -314,7 +314,7 @@ def _stale(request, access, item, form, message):
 
 @login_required
 def discrepancy_create(request, code):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     form = DiscrepancyForm(request.POST or None, client=access.client, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -338,7 +338,7 @@ def discrepancy_create(request, code):
 
 @login_required
 def adjustment_create(request, code):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     form = AdjustmentForm(request.POST or None, client=access.client, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -364,7 +364,7 @@ def adjustment_create(request, code):
 
 @login_required
 def attachment_download(request, code, pk):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     try:
         attachment = selectors.attachment_get(client=access.client, pk=pk)
     except Attachment.DoesNotExist:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from django_tables2 import LazyPaginator, RequestConfig
 
-from bpo_ledger.access import clients_for, membership_for
+from bpo_ledger.access import clients_for, membership_of_request
 from bpo_ledger.errors import DomainError
 from bpo_ledger.selectors import audit_timeline
 
@@ -47,14 +47,14 @@ def schedule_list(request):
     access = None
     code = request.GET.get("client")
     if code:
-        access = membership_for(request.user, code)
+        access = membership_of_request(request, code)
     return render(request, "schedules/schedule_list.html", {"filter": filterset, "table": table, "access": access})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def schedule_create(request, code):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     kind = request.GET.get("kind") or request.POST.get("kind")
     if kind not in ScheduleKind.values:
         return render(request, "schedules/schedule_kind.html", {"access": access, "kinds": ScheduleKind.choices})
@@ -89,7 +89,7 @@ def _add_errors(form, exc: ValidationError) -> None:
 
 @login_required
 def schedule_detail(request, code, pk):
-    access = membership_for(request.user, code)
+    access = membership_of_request(request, code)
     schedule = _schedule_or_404(access, pk)
     payments = ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule))
     RequestConfig(request, paginate={"per_page": 100, "paginator_class": LazyPaginator}).configure(payments)
@@ -170,7 +170,7 @@ ACTIONS = {
 @login_required
 @require_http_methods(["GET", "POST"])
 def schedule_action(request, code, pk, action):
-    access = membership_for(request.user, code, write=True)
+    access = membership_of_request(request, code, write=True)
     schedule = _schedule_or_404(access, pk)
     if action not in ACTIONS:
         raise Http404("No such action")
