@@ -79,6 +79,7 @@ def _setup(total: int):
 
 
 def _render(web, url, count):
+    """Times and query counts of `count` renders, and the number of items the last one listed."""
     times, queries = [], []
     for _ in range(count):
         with CaptureQueriesContext(connection) as captured:
@@ -87,7 +88,7 @@ def _render(web, url, count):
             times.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, (url, response.status_code)
         queries.append(len(captured.captured_queries))
-    return times, queries
+    return times, queries, response.content.decode().count("<tr data-href=")
 
 
 def _pct(values, p):
@@ -108,14 +109,16 @@ def bench_queue(scale: float) -> None:
     }
     # Baseline in the same run: a page of the same layout that reads no discrepancy.
     _render(web, "/", 20)
-    base_times, _ = _render(web, "/", RENDERS)
+    base_times, _, _ = _render(web, "/", RENDERS)
     base_p50 = statistics.median(base_times)
     print(f"  baseline (home page, same layout, no queue): p50 {base_p50:.1f} ms, p95 {_pct(base_times, 95):.1f} ms")
     for label, url in pages.items():
         _render(web, url, 10)  # warm caches
-        times, queries = _render(web, url, RENDERS)
+        times, queries, items = _render(web, url, RENDERS)
+        # A page that lists nothing would measure nothing.
+        assert items > 0, (url, items)
         print(
-            f"  {label}: p50 {statistics.median(times):.1f} ms, p95 {_pct(times, 95):.1f} ms over {RENDERS} renders; "
+            f"  {label}: p50 {statistics.median(times):.1f} ms, p95 {_pct(times, 95):.1f} ms over {RENDERS} renders of {items} items; "
             f"{min(queries)}-{max(queries)} queries per page; ratio to baseline p50 {statistics.median(times) / base_p50:.2f}x"
         )
     connections.close_all()

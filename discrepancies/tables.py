@@ -93,9 +93,9 @@ class QueueTable(tables.Table):
 
     def _cells(self, record, url: str, breached: str) -> dict[str, str]:
         reference = _esc(discrepancy_reference(record.client_code, record.number))
-        kind = KIND_LABELS[record.kind]
+        kind = _esc(KIND_LABELS[record.kind])
         if record.approval == Approval.PENDING:
-            kind += " · awaiting approval"
+            kind += ' <span class="flag">awaiting approval</span>'
         if record.status in ACTIVE_STATUSES:
             due = record.sla_due_at
             sla = f'<time datetime="{due.isoformat()}">{sla_countdown(due, now=self.now)}</time>'
@@ -110,7 +110,7 @@ class QueueTable(tables.Table):
             "sla_due_at": f'<td class="sla" data-breached="{breached}">{sla}</td>',
             "priority": f'<td data-priority="{_esc(record.priority)}">{_esc(PRIORITY_LABELS[record.priority])}</td>',
             "status": f'<td data-status="{_esc(record.status)}">{_esc(STATUS_LABELS[record.status])}</td>',
-            "kind": f"<td>{_esc(kind)}</td>",
+            "kind": f"<td>{kind}</td>",
             "client": f"<td>{_esc(record.client_code)}</td>",
             "summary": f'<td class="summary" title="{summary}">{summary}</td>',
             "customer": f"<td>{_esc(record.customer_name or '—')}</td>",

@@ -245,7 +245,7 @@ def test_a_queue_row_shows_the_item_with_its_text_escaped(client, client_a, agen
     assert "Maria Gonzalez" in row and "USD -40.00" in row and f"<td>{agent.username}</td>" in row
     assert '<td data-status="assigned">Assigned</td>' in row and "<td>Underpayment</td>" in row
     assert f'value="{item.pk}" form="bulk-assign"' in row  # supervisors pick rows for bulk assign
-    assert "Adjustment · awaiting approval" in body and waiting.reference in body
+    assert 'Adjustment <span class="flag">awaiting approval</span>' in body and waiting.reference in body
     client.force_login(agent)
     assert 'form="bulk-assign"' not in client.get(reverse("queue")).content.decode()
 
