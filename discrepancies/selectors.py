@@ -30,12 +30,17 @@ def queue_for(*, user, accesses: list[Access]) -> QuerySet[Discrepancy]:
     """
     if not accesses:
         return Discrepancy.objects.none()
-    everything = [a.client.pk for a in accesses if a.can_supervise or not a.can_write]
+    everything = [client.pk for client in clients_seen_whole(accesses=accesses)]
     own_and_pool = [a.client.pk for a in accesses if a.can_write and not a.can_supervise]
     scope = Q(client__in=everything) | (
         Q(client__in=own_and_pool) & (Q(assignee=user) | Q(assignee__isnull=True))
     )
     return Discrepancy.objects.filter(scope)
+
+
+def clients_seen_whole(*, accesses: list[Access]) -> list[Client]:
+    """The clients whose every item the user sees: where they supervise, or only read (audit)."""
+    return [a.client for a in accesses if a.can_supervise or not a.can_write]
 
 
 def as_queue_rows(queryset: QuerySet[Discrepancy]) -> QuerySet[Discrepancy]:

@@ -75,11 +75,10 @@ def _add_errors(form, exc: ValidationError, renamed=None) -> None:
 # --- Queue ------------------------------------------------------------------------------------
 
 
-def _queue_filter(request, accesses, workers=None):
+def _queue_filter(request, accesses):
     # Colleagues are offered as assignees only where the user sees everyone's items.
-    if workers is None:
-        overseen = [a.client for a in accesses if a.can_supervise or not a.can_write]
-        workers = list(selectors.workers_of(clients=overseen)) if overseen else []
+    overseen = selectors.clients_seen_whole(accesses=accesses)
+    workers = selectors.workers_of(clients=overseen) if overseen else []
     queryset = selectors.queue_for(user=request.user, accesses=accesses)
     return QueueFilter(request.GET, queryset=queryset, accesses=accesses, user=request.user, workers=workers)
 
@@ -89,17 +88,14 @@ def queue(request):
     """My items and the unassigned pool of my clients (everything where I supervise or audit)."""
     accesses = accesses_of_request(request)
     access = membership_of_request(request, request.GET["client"]) if request.GET.get("client") else None
+    filterset = _queue_filter(request, accesses)
     supervised = [a.client for a in accesses if a.can_supervise]
-    overseen = [a.client for a in accesses if a.can_supervise or not a.can_write]
-    bulk_workers = list(selectors.workers_of(clients=supervised)) if supervised else None
-    # The assignee filter offers the same people as bulk assign when the user supervises all they oversee.
-    filterset = _queue_filter(request, accesses, workers=bulk_workers if overseen == supervised else None)
     exclude = ("escalated_at",) if supervised else ("escalated_at", "select")
     table = _paginate(request, QueueTable(selectors.as_queue_rows(filterset.qs), order_by=request.GET.get("sort") or "sla_due_at", exclude=exclude))
     return render(request, "discrepancies/queue.html", {
         "filter": filterset, "table": table, "access": access,
         "can_claim": any(a.can_write for a in accesses),
-        "bulk_workers": bulk_workers,
+        "bulk_workers": selectors.workers_of(clients=supervised) if supervised else None,
         "export_query": request.GET.urlencode(),
     })
 

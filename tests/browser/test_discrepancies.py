@@ -115,3 +115,32 @@ def test_queue_keys_move_open_and_jump_to_the_filters(login, page, agent, client
     page.keyboard.press("j")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=second.reference)).to_be_visible()
+
+
+def test_agent_narrows_the_queue_with_the_filter_bar_and_clears_it(login, page, agent, client_a, customer_a):
+    short = log(client_a, customer=customer_a)
+    over, _ = services.discrepancy_log(
+        client=client_a, actor="system:test", kind="overpayment", summary="Paid 130 of 100",
+        amount_expected=Decimal("100.00"), amount_actual=Decimal("130.00"),
+    )
+    login("agent", PASSWORD)
+    page.goto("/queue/")
+    queue = page.locator("#queue-table")
+    expect(queue.get_by_role("link", name=short.reference)).to_be_visible()
+    expect(queue.get_by_role("link", name=over.reference)).to_be_visible()
+
+    page.get_by_label("Kind").select_option(label="Overpayment")
+    page.get_by_label("Amount from").fill("25")
+    page.get_by_role("button", name="Filter").click()
+    expect(queue.get_by_role("link", name=over.reference)).to_be_visible()
+    expect(queue.get_by_role("link", name=short.reference)).to_have_count(0)
+    expect(page.get_by_label("Kind")).to_have_value("overpayment")  # the bar keeps what was chosen
+    expect(page.get_by_label("Amount from")).to_have_value("25")
+
+    page.get_by_label("Amount from").fill("50")  # more than the 30 over: nothing left
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("Nothing in this queue.")).to_be_visible()
+
+    page.get_by_role("link", name="Clear").click()
+    expect(queue.get_by_role("link", name=short.reference)).to_be_visible()
+    expect(queue.get_by_role("link", name=over.reference)).to_be_visible()
