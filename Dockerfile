@@ -46,5 +46,5 @@ RUN DJANGO_SECRET_KEY=build-only-not-a-secret \
 EXPOSE 8000
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["gunicorn", "bpo_ledger.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
      "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-"]

@@ -31,7 +31,7 @@ run: migrate
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server, worker and beat)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A bpo_ledger worker --beat --concurrency 2 --loglevel INFO \
+	$(BIN)/celery -A config worker --beat --concurrency 2 --loglevel INFO \
 		--schedule var/celerybeat-schedule & \
 	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
 

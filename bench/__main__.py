@@ -29,7 +29,7 @@ def main() -> int:
         return 2
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
     os.environ.setdefault("DJANGO_ENV", "test")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpo_ledger.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
 
     import psycopg

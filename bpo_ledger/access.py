@@ -95,3 +95,22 @@ def role_of(user, client: Client) -> str | None:
     if user.is_superuser:
         return ADMIN
     return Membership.objects.filter(user=user, client=client).values_list("role", flat=True).first()
+
+
+def actor_role(actor, client: Client) -> str:
+    """The role a service acts in: system jobs (a "system:..." name) act as admins, on record
+    under their own name; a user who is no member of the client is refused."""
+    if isinstance(actor, str):
+        return ADMIN
+    role = role_of(actor, client)
+    if role is None:
+        raise PermissionDenied("You are not a member of this client.")
+    return role
+
+
+def require_role(actor, client: Client, roles=WRITE_ROLES) -> str:
+    """What every service checks first: the actor may make this change in this client."""
+    role = actor_role(actor, client)
+    if role not in roles:
+        raise PermissionDenied("Your role for this client may not do this.")
+    return role

@@ -15,7 +15,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import locks
 from .bulk import bulk_insert
+from .events import event_type
 from .models import AuditEvent, Client
 
 GENESIS_HASH = "0" * 64
@@ -96,8 +98,8 @@ class PendingEvent:
 def _lock_chain_head(client_id: int) -> tuple[int, str]:
     """Lock the client's chain and return (next seq, prev hash)."""
     # Locking the client row serializes appends to its chain, so two writers never read the
-    # same head. FOR NO KEY UPDATE leaves inserts that reference the client unblocked.
-    list(Client.objects.select_for_update(no_key=True).filter(pk=client_id).values_list("pk"))
+    # same head.
+    locks.client_chain_head(client_id=client_id)
     head = (
         AuditEvent.objects.filter(client_id=client_id)
         .order_by("-seq")
@@ -118,6 +120,8 @@ def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent
     """Append a batch of events to the client's chain with one lock and one bulk insert."""
     if not events:
         return 0
+    for verb in {pending.verb for pending in events}:
+        event_type(verb)  # an unknown verb is refused before anything is written
     seq, prev_hash = _lock_chain_head(client.pk)
     actor_user, actor_label = _actor_fields(actor)
     created_at = timezone.now()
@@ -153,6 +157,7 @@ def audit_record(
     details: dict | None = None,
 ) -> AuditEvent:
     """Append one event to the client's chain; call it inside the transaction of the change."""
+    event_type(verb)  # an unknown verb is refused before anything is written
     seq, prev_hash = _lock_chain_head(client.pk)
     actor_user, actor_label = _actor_fields(actor)
     subject_type, subject_id = _subject_of(subject)

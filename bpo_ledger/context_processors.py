@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import reverse
 
 from .access import ADMIN, accesses_of_request
@@ -15,17 +16,6 @@ def navigation(request):
     }
 
 
-# Global work links: (label, url name, who sees it: "work" anyone who works items somewhere,
-# "read" anyone who only reads, "supervise" supervisors and admins).
-WORK_LINKS = [
-    ("Queue", "queue", "work"),
-    ("Discrepancies", "queue", "read"),
-    ("Escalations", "escalations", "supervise"),
-    ("Approvals", "approvals", "supervise"),
-    ("Team", "team", "supervise"),
-]
-
-
 def work_navigation(request):
     """The top bar's links to the cross-client work pages the user's roles open."""
     user = getattr(request, "user", None)
@@ -40,7 +30,7 @@ def work_navigation(request):
     if any(a.can_supervise for a in accesses):
         audiences.add("supervise")
     links = []
-    for label, name, audience in WORK_LINKS:
+    for label, name, audience in settings.WORK_LINKS:
         if audience in audiences:
             url = reverse(name)
             links.append((label, url, request.path == url))

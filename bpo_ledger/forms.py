@@ -1,9 +1,46 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
 from .models import Customer
 
 
-class CustomerForm(forms.ModelForm):
+class ProjectForm(forms.Form):
+    """The project's form base: labels without a trailing colon, like the rest of the app."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ProjectModelForm(forms.ModelForm):
+    """ProjectForm for a model; the model is validated by the service, with the change applied."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def _post_clean(self):
+        pass
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError, renamed: dict | None = None) -> None:
+    """Show a service's ValidationError on the form: each field's errors by the field (a field
+    the service names differently mapped through `renamed`), the rest at the top."""
+    renamed = renamed or {}
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        field = renamed.get(field, field)
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def version_field() -> forms.IntegerField:
+    """The version of the row the user saw; a service refuses the change when it moved on."""
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class CustomerForm(ProjectModelForm):
     bank_account = forms.CharField(
         required=False,
         max_length=64,
@@ -17,6 +54,7 @@ class CustomerForm(forms.ModelForm):
         max_length=500,
         help_text="Why the change (shown on the customer's log).",
     )
+    version = version_field()
 
     class Meta:
         model = Customer
@@ -24,7 +62,6 @@ class CustomerForm(forms.ModelForm):
         help_texts = {"phone": "International format, e.g. +14155550123."}
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             # The stored number is never sent back to the browser.
@@ -34,13 +71,11 @@ class CustomerForm(forms.ModelForm):
                     f"Current: {self.instance.bank_account_masked}. "
                     + self.fields["bank_account"].help_text
                 )
+            self.initial["version"] = self.instance.version
         else:
             del self.fields["remove_bank_account"]
             del self.fields["reason"]
-
-    def _post_clean(self):
-        # Validation of the model happens in the service, with the whole change applied.
-        pass
+            del self.fields["version"]
 
     def bank_account_change(self) -> str | None:
         """None keeps the stored account, "" removes it."""

@@ -325,6 +325,8 @@ class Customer(models.Model):
     bank_account = EncryptedTextField(blank=True)
     bank_account_last4 = models.CharField(max_length=4, blank=True, editable=False)
     bank_account_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Optimistic concurrency: a change made on a page that showed an older version is refused.
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -45,5 +45,16 @@ def to_money(value) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def format_money(amount: Decimal, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
+def format_amount(amount, *, grouping: bool = True) -> str:
+    """An amount to the cent: "1,234.50" for people, "1234.50" (grouping=False) for files."""
+    if amount is None:
+        return ""
+    amount = Decimal(str(amount)) if not isinstance(amount, Decimal) else amount
+    return f"{amount:,.2f}" if grouping else f"{amount:.2f}"
+
+
+def format_money(amount, currency: str = "") -> str:
+    """The one way money is written for people (pages, emails, charts, logs): "USD 1,234.50"."""
+    if amount is None:
+        return ""
+    return f"{currency} {format_amount(amount)}".strip()

@@ -3,8 +3,11 @@
 from django.db import transaction
 from django.utils import timezone
 
+from . import locks
+from .access import require_role
 from .audit import Actor, audit_record
 from .crypto import account_lookup_hash, normalize_account
+from .errors import StaleError
 from .models import Client, Customer, Membership
 
 CUSTOMER_FIELDS = (
@@ -54,6 +57,7 @@ def customer_create(
     source: str = "manual",
 ) -> Customer:
     """Create a customer of the client, consent timestamped now; raises ValidationError on bad fields."""
+    require_role(actor, client)
     now = timezone.now()
     customer = Customer(
         client=client,
@@ -84,18 +88,27 @@ def customer_update(
     *,
     customer: Customer,
     actor: Actor,
+    version: int | None,
     reason: str = "",
     bank_account: str | None = None,
     **changes,
 ) -> Customer:
     """Change a customer's details; the log keeps before and after of each changed field.
 
-    bank_account=None keeps the account, "" removes it.
+    version is the one the user saw (None for jobs that change the row as it is now): a change
+    to an older version is refused with StaleError. bank_account=None keeps the account, ""
+    removes it.
     """
     unknown = set(changes) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(f"customer_update() got unknown fields {sorted(unknown)}")
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    require_role(actor, customer.client)
+    customer = locks.customer_locked(pk=customer.pk)
+    if version is not None and customer.version != version:
+        raise StaleError(
+            f"{customer.name} was changed by someone else since you opened the page: "
+            "reload it and make your change again. Nothing was overwritten."
+        )
     before = _customer_snapshot(customer)
     now = timezone.now()
     for field, value in changes.items():
@@ -117,6 +130,7 @@ def customer_update(
         changed["bank_account"] = {"before": before["bank_account"], "after": after["bank_account"]}
     if not changed:
         return customer
+    customer.version += 1
     customer.save()
     audit_record(
         client=customer.client,

@@ -1,8 +1,16 @@
-import json
-
 import django_tables2 as tables
+from django_tables2 import LazyPaginator, RequestConfig
 
+from . import events
 from .models import AuditEvent, Customer, Payment
+
+PAGE_SIZE = 50
+
+
+def paginate(request, table: tables.Table, *, per_page: int = PAGE_SIZE) -> tables.Table:
+    """Sort and page a list as the request asks, without counting the whole table (LazyPaginator)."""
+    RequestConfig(request, paginate={"per_page": per_page, "paginator_class": LazyPaginator}).configure(table)
+    return table
 
 
 class CustomerTable(tables.Table):
@@ -44,16 +52,18 @@ class PaymentTable(tables.Table):
 class AuditEventTable(tables.Table):
     seq = tables.Column("#")
     created_at = tables.DateTimeColumn(format="Y-m-d H:i:s", verbose_name="When")
-    actor_label = tables.Column("Actor")
-    verb = tables.Column("Action")
-    subject_id = tables.Column("Subject id")
-    details = tables.Column(orderable=False)
+    subject = tables.Column("Subject", accessor="subject_type", orderable=False)
+    what = tables.Column("What happened", accessor="verb", orderable=False)
 
-    def render_details(self, value):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    def render_subject(self, record):
+        return f"{events.subject_label(record.subject_type)} {record.subject_id}"
+
+    def render_what(self, record):
+        return events.sentence(record)
 
     class Meta:
         model = AuditEvent
-        fields = ("seq", "created_at", "actor_label", "verb", "subject_type", "subject_id", "details")
+        fields = ("seq", "created_at")
+        sequence = ("seq", "created_at", "subject", "what")
         attrs = {"class": "table audit"}
         empty_text = "Nothing on record yet."

@@ -1,3 +1,4 @@
+from celery import current_app
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,23 +9,16 @@ from django.shortcuts import redirect, render
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_tables2 import LazyPaginator, RequestConfig
 
 from . import selectors, services
 from .access import SUPERVISE_ROLES, accesses_of_request, membership_of_request
-from .celery import app as celery_app
+from .errors import StaleError
 from .filters import AuditEventFilter, CustomerFilter, PaymentFilter
-from .forms import CustomerForm
+from .forms import CustomerForm, add_service_errors
 from .models import Customer, Role
-from .tables import AuditEventTable, CustomerTable, PaymentTable
+from .tables import AuditEventTable, CustomerTable, PaymentTable, paginate
 
-PAGE_SIZE = 50
 AUDIT_ROLES = SUPERVISE_ROLES | {Role.AUDITOR}
-
-
-def _paginate(request, table):
-    RequestConfig(request, paginate={"per_page": PAGE_SIZE, "paginator_class": LazyPaginator}).configure(table)
-    return table
 
 
 def _customer_or_404(access, pk) -> Customer:
@@ -55,7 +49,7 @@ def customer_list(request, code):
     access = membership_of_request(request, code)
     customers = selectors.customers_of(client=access.client).select_related("client")
     filterset = CustomerFilter(request.GET, queryset=customers)
-    table = _paginate(request, CustomerTable(filterset.qs))
+    table = paginate(request, CustomerTable(filterset.qs))
     return render(
         request,
         "bpo_ledger/customer_list.html",
@@ -98,7 +92,7 @@ def customer_create(request, code):
                 bank_account=data["bank_account"],
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, f"Customer {customer.name} created.")
             return redirect(customer)
@@ -110,18 +104,23 @@ def customer_edit(request, code, pk):
     access = membership_of_request(request, code, write=True)
     customer = _customer_or_404(access, pk)
     form = CustomerForm(request.POST or None, instance=customer)
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             services.customer_update(
                 customer=customer,
                 actor=request.user,
+                version=data["version"],
                 reason=data["reason"],
                 bank_account=form.bank_account_change(),
                 **{field: data[field] for field in services.CUSTOMER_FIELDS},
             )
+        except StaleError as exc:
+            form.add_error(None, str(exc))
+            status = 409
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, "Changes saved.")
             return redirect(customer)
@@ -129,6 +128,7 @@ def customer_edit(request, code, pk):
         request,
         "bpo_ledger/customer_form.html",
         {"access": access, "form": form, "customer": customer},
+        status=status,
     )
 
 
@@ -136,7 +136,7 @@ def customer_edit(request, code, pk):
 def payment_list(request, code):
     access = membership_of_request(request, code)
     filterset = PaymentFilter(request.GET, queryset=selectors.payments_of(client=access.client))
-    table = _paginate(request, PaymentTable(filterset.qs))
+    table = paginate(request, PaymentTable(filterset.qs))
     return render(
         request,
         "bpo_ledger/payment_list.html",
@@ -148,7 +148,7 @@ def payment_list(request, code):
 def audit_trail(request, code):
     access = membership_of_request(request, code, roles=AUDIT_ROLES)
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events_of(client=access.client))
-    table = _paginate(request, AuditEventTable(filterset.qs))
+    table = paginate(request, AuditEventTable(filterset.qs))
     return render(
         request,
         "bpo_ledger/audit_trail.html",
@@ -168,7 +168,7 @@ def healthz(request):
     except Exception as exc:  # any failure means unhealthy; the class name says which
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        with celery_app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         checks["broker"] = "ok"
     except Exception as exc:

@@ -13,8 +13,7 @@ from .models import (
     ScheduledPayment,
     ScheduleKind,
 )
-from .services import INQUIRY_CHANNELS, ScheduleSpec
-from .services.schedules import KIND_FIELDS
+from .services import INQUIRY_CHANNELS, KIND_FIELDS, ScheduleSpec
 
 
 class DateInput(forms.DateInput):

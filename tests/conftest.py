@@ -40,22 +40,22 @@ def client_b(db):
 
 @pytest.fixture
 def agent(client_a):
-    return make_user("agent", client_a, "agent", first_name="Alice")
+    return make_user("agent", client_a, "agent", first_name="Alice", last_name="Agent")
 
 
 @pytest.fixture
 def supervisor(client_a):
-    return make_user("supervisor", client_a, "supervisor", first_name="Sam")
+    return make_user("supervisor", client_a, "supervisor", first_name="Sam", last_name="Supervisor")
 
 
 @pytest.fixture
 def auditor(client_a):
-    return make_user("auditor", client_a, "auditor", first_name="Audrey")
+    return make_user("auditor", client_a, "auditor", first_name="Audrey", last_name="Auditor")
 
 
 @pytest.fixture
 def outsider(client_b):
-    return make_user("outsider", client_b, "agent", first_name="Otto")
+    return make_user("outsider", client_b, "agent", first_name="Otto", last_name="Outsider")
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
+from bpo_ledger import events
+from bpo_ledger.money import format_money
+
 register = template.Library()
 
 
@@ -24,9 +27,7 @@ def client_menu(context, access):
 
 @register.filter
 def money(amount, currency=""):
-    if amount is None:
-        return ""
-    return f"{currency} {amount:,.2f}".strip()
+    return format_money(amount, currency)
 
 
 @register.filter
@@ -34,18 +35,7 @@ def in_minutes(delta):
     return round(delta.total_seconds() / 60)
 
 
-# Detail keys the timeline shows in their own way, or not at all.
-_TIMELINE_SPECIAL = {"changes", "reason", "moved", "payments", "after", "subject_label"}
-
-
 @register.filter
-def event_facts(details):
-    """The plain facts of an event's details, as (key, value) pairs for the timeline."""
-    facts = []
-    for key, value in sorted(details.items()):
-        if key in _TIMELINE_SPECIAL or value in (None, "", [], {}):
-            continue
-        if isinstance(value, dict | list):
-            continue
-        facts.append((key.replace("_", " "), value))
-    return facts
+def event_sentence(event):
+    """An audit event in words, from the app's event catalogue (bpo_ledger.events)."""
+    return events.sentence(event)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from bpo_ledger.audit import PendingEvent, audit_record_many
 from bpo_ledger.bulk import bulk_update
+from bpo_ledger.clock import client_today
 from bpo_ledger.models import Channel, Client
 
 from ..models import (
@@ -33,7 +34,6 @@ from ..models import (
     ScheduleStatus,
 )
 from ..sms import get_sms_backend
-from .schedules import client_today
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ on_postgresql = pytest.mark.skipif(
 
 def record(client, n, actor="system:test"):
     return [
-        audit_record(client=client, actor=actor, verb="test.event", subject=("thing", i), details={"i": i})
+        audit_record(client=client, actor=actor, verb="client.policy_changed", subject=("client", i), details={"i": i})
         for i in range(n)
     ]
 
@@ -37,7 +37,7 @@ def test_stored_events_hash_the_same_after_reading_back(client_a, agent):
     event = audit_record(
         client=client_a,
         actor=agent,
-        verb="test.money",
+        verb="client.policy_changed",
         subject=client_a,
         details={"amount": Decimal("10.50"), "note": "naïve café"},
     )
@@ -72,7 +72,7 @@ def test_postgresql_refuses_updates_and_deletes_from_raw_sql(client_a):
         with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql, [event.pk])
-    assert AuditEvent.objects.get(pk=event.pk).verb == "test.event"
+    assert AuditEvent.objects.get(pk=event.pk).verb == "client.policy_changed"
 
 
 def tamper(event_id, **fields):
@@ -151,7 +151,7 @@ def test_concurrent_writers_keep_one_linear_chain(client_a):
             start.wait()
             for i in range(per_thread):
                 with transaction.atomic():
-                    audit_record(client=client_a, actor=f"system:writer{n}", verb="test.concurrent", subject=("thing", i))
+                    audit_record(client=client_a, actor=f"system:writer{n}", verb="client.policy_changed", subject=("client", i))
         except Exception as exc:  # reported below
             errors.append(exc)
         finally:

@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.urls import reverse
 
@@ -99,6 +100,7 @@ def test_edit_records_before_and_after_with_the_reason(client, supervisor, clien
             "email_consent": "on",
             "phone": "+12125550101",
             "reason": "Customer called with new contact details",
+            "version": 1,
         },
     )
     assert response.status_code == 302
@@ -116,19 +118,19 @@ def test_edit_records_before_and_after_with_the_reason(client, supervisor, clien
 
 
 def test_withdrawing_consent_clears_its_timestamp(customer_a):
-    services.customer_update(customer=customer_a, actor="system:test", email_consent=False)
+    services.customer_update(customer=customer_a, actor="system:test", version=None, email_consent=False)
     customer_a.refresh_from_db()
     assert customer_a.email_consent is False and customer_a.email_consent_at is None
 
 
 def test_replacing_the_account_with_one_of_the_same_last_digits_is_still_logged(customer_a):
-    services.customer_update(customer=customer_a, actor="system:test", bank_account="DE00 1234 5678 0000 6819")
+    services.customer_update(customer=customer_a, actor="system:test", version=None, bank_account="DE00 1234 5678 0000 6819")
     event = AuditEvent.objects.get(verb="customer.updated")
     assert event.details["changes"]["bank_account"] == {"before": "•••• 6819", "after": "•••• 6819"}
 
 
 def test_saving_without_changes_writes_nothing(customer_a):
-    services.customer_update(customer=customer_a, actor="system:test", name="Maria Gonzalez")
+    services.customer_update(customer=customer_a, actor="system:test", version=None, name="Maria Gonzalez")
     assert not AuditEvent.objects.filter(verb="customer.updated").exists()
 
 
@@ -139,3 +141,48 @@ def test_customer_list_filters(client, agent, client_a, customer_a, query, expec
     response = client.get(reverse("customer_list", args=[client_a.code]), {"q": query})
     names = [row.record.name for row in response.context["table"].page.object_list]
     assert names == expected
+
+
+EDIT = {
+    "external_ref": "CRM-1",
+    "name": "Maria Gonzalez",
+    "email": "maria@example.com",
+    "email_consent": "on",
+    "phone": "+12125550101",
+    "reason": "Customer called",
+}
+
+
+def test_a_stale_edit_is_refused_with_409_and_overwrites_nothing(client, agent, supervisor, client_a, customer_a):
+    url = reverse("customer_edit", args=[client_a.code, customer_a.pk])
+    client.force_login(supervisor)
+    assert client.post(url, {**EDIT, "name": "Maria G. Gonzalez", "version": 1}).status_code == 302
+    client.force_login(agent)
+    # The agent's page was opened before the supervisor saved: it still says version 1.
+    response = client.post(url, {**EDIT, "email": "other@example.com", "version": 1})
+    assert response.status_code == 409
+    assert "changed by someone else" in response.content.decode()
+    customer_a.refresh_from_db()
+    assert (customer_a.name, customer_a.email, customer_a.version) == ("Maria G. Gonzalez", "maria@example.com", 2)
+    assert AuditEvent.objects.filter(verb="customer.updated").count() == 1
+
+
+def test_the_edit_page_carries_the_version_it_shows(client, agent, client_a, customer_a):
+    client.force_login(agent)
+    body = client.get(reverse("customer_edit", args=[client_a.code, customer_a.pk])).content.decode()
+    assert 'name="version" value="1"' in body
+
+
+def test_the_service_refuses_an_auditor_and_an_outsider(auditor, outsider, customer_a):
+    for user in (auditor, outsider):
+        with pytest.raises(PermissionDenied):
+            services.customer_update(customer=customer_a, actor=user, version=1, name="Changed")
+    customer_a.refresh_from_db()
+    assert customer_a.name == "Maria Gonzalez"
+
+
+def test_the_customer_log_reads_in_words(client, agent, client_a, customer_a):
+    services.customer_update(customer=customer_a, actor=agent, version=1, email="maria.g@example.com", reason="New address")
+    client.force_login(agent)
+    body = client.get(customer_a.get_absolute_url()).content.decode()
+    assert "Customer changed by Alice Agent: email from maria@example.com to maria.g@example.com. Reason: New address" in body

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from bpo_ledger.celery import app as celery_app
+from config.celery import app as celery_app
 from tests.conftest import PASSWORD
 
 TEMPLATES = Path(settings.BASE_DIR, "templates")

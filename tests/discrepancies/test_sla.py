@@ -10,7 +10,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.management import CommandError, call_command
 
 from bpo_ledger.audit import audit_verify
-from bpo_ledger.celery import app
+from config.celery import app
 from discrepancies import services, tasks
 from discrepancies.models import Discrepancy, Status
 

@@ -347,7 +347,8 @@ def test_the_detail_page_shows_the_item_its_log_and_the_agents_actions(client, a
     body = client.get(item.get_absolute_url()).content.decode()
     assert item.reference in body and "Maria Gonzalez" in body
     assert scheduled_payment.reference in body and scheduled_payment.schedule.get_absolute_url() in body
-    assert "discrepancy.logged" in body and "discrepancy.note_added" in body and "Called the customer" in body
+    assert f"Discrepancy logged by system:test: underpayment of USD 40.00 on {scheduled_payment.reference}; low priority" in body
+    assert "Note added by Alice Agent: Called the customer" in body
     assert f'name="version" value="{item.version}"' in body
     assert "Escalate" in body and "Add note" in body
     assert "Set priority" not in body  # supervisors only

@@ -508,7 +508,7 @@ def test_the_parsers_choices_are_the_models():
 
 
 def test_the_parsers_kind_columns_are_the_services_kind_fields():
-    from schedules.services.schedules import KIND_FIELDS, ScheduleSpec
+    from schedules.services import KIND_FIELDS, ScheduleSpec
 
     for kind, columns in csv_import.KIND_COLUMNS.items():
         as_fields = {csv_import.SCHEDULE_FIELD_OF_COLUMN.get(c, c) for c in columns}

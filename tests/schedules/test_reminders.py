@@ -287,7 +287,7 @@ def test_what_changes_while_a_reminder_waits_is_checked_when_it_is_sent(acme, ma
         scheduled_payment=first_payment(schedules["part"]), actor="system:test", amount=Decimal("100.00"),
         paid_on=TODAY, method="card",
     )
-    ledger_services.customer_update(customer=customers["part"], actor="system:test", sms_consent=False)
+    ledger_services.customer_update(customer=customers["part"], actor="system:test", version=None, sms_consent=False)
     run = reminders_send(client=acme, now=three_am_tokyo + dt.timedelta(hours=5))
 
     assert reminder_of(first_payment(schedules["paid"])).skip_reason == "payment is paid"

@@ -8,7 +8,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
-from bpo_ledger.celery import app
+from config.celery import app
 from schedules import tasks
 from schedules.models import Reminder, ScheduledPayment
 from schedules.services import ScheduleSpec, schedule_create

@@ -87,32 +87,22 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "bpo_ledger.urls"
+ROOT_URLCONF = "config.urls"
 
 # Forms render through TEMPLATES, so the project's templates/django/forms/ can replace a
 # built-in widget template (the select writes its options inline).
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
-# The menu of a client's pages: (label, url name, how to link, roles or None for all).
-# "client" links take the client code as argument; "filter" links are lists across the
-# user's clients, filtered to this one.
-CLIENT_MENU = [
-    ("Overview", "client_overview", "client", None),
-    ("Queue", "queue", "filter", ("agent", "supervisor", "admin")),
-    ("Discrepancies", "queue", "filter", ("auditor",)),
-    ("Dashboard", "discrepancy_dashboard", "client", None),
-    ("Schedules", "schedule_list", "filter", None),
-    ("Customers", "customer_list", "client", None),
-    ("Payments", "payment_list", "client", None),
-    ("Audit trail", "audit_trail", "client", ("supervisor", "auditor", "admin")),
-]
-# Sections that higher apps add to the customer page: dotted paths of functions
-# (customer=, access=) -> (template name, context).
-CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
-# Demo data for `make run` (manage.py seed_demo), lowest app first.
-DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed"]
-WSGI_APPLICATION = "bpo_ledger.wsgi.application"
-ASGI_APPLICATION = "bpo_ledger.asgi.application"
+# What each app adds to the shared pages (menus, customer page, demo data): config/registries.py.
+from .registries import (  # noqa: E402, F401  (read by the core app as settings)
+    CLIENT_MENU,
+    CUSTOMER_PAGE_PANELS,
+    DEMO_SEEDERS,
+    WORK_LINKS,
+)
+
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {

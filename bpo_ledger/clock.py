@@ -1,0 +1,33 @@
+"""Moments and days as people and jobs give them: the command line, tasks, the client's calendar."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+NOW_FORMAT = "an ISO 8601 date and time such as 2026-11-23T14:00:00+00:00 (without an offset it is UTC)"
+DAY_FORMAT = "a date such as 2026-11-23"
+
+
+def parse_now(value: str) -> dt.datetime:
+    """An aware moment from ISO 8601 text (UTC when no offset is given); ValueError says the format."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date and time; use {NOW_FORMAT}.") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def parse_day(value: str) -> dt.date:
+    """A calendar day from YYYY-MM-DD; ValueError says the format."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; use {DAY_FORMAT}.") from None
+
+
+def client_today(client, now: dt.datetime | None = None) -> dt.date:
+    """Today's date where the client is: due dates are the client's calendar days."""
+    return (now or timezone.now()).astimezone(ZoneInfo(client.timezone)).date()
