@@ -29,7 +29,7 @@ def test_supervisor_sees_the_audit_trail(login, page, supervisor, client_a, cust
     page.get_by_role("link", name="ACME · Acme Utilities").click()
     menu(page).get_by_role("link", name="Audit trail").click()
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
-    expect(page.get_by_role("cell", name="customer.created")).to_be_visible()
+    expect(page.get_by_role("cell", name="Customer created by system:test: Maria Gonzalez (CRM-1)")).to_be_visible()
 
 
 def test_auditor_reads_but_is_offered_no_changes(login, page, auditor, client_a, customer_a):
@@ -82,4 +82,4 @@ def test_agent_creates_a_customer_in_the_browser(login, page, agent, client_a):
     expect(page.get_by_role("heading", name="Hiro Tanaka")).to_be_visible()
     expect(page.get_by_text("Customer Hiro Tanaka created.")).to_be_visible()
     expect(page.get_by_text("•••• 7890")).to_be_visible()
-    expect(page.get_by_text("customer.created")).to_be_visible()
+    expect(page.get_by_text("Customer created by Alice Agent: Hiro Tanaka")).to_be_visible()

@@ -1,8 +1,10 @@
 import datetime as dt
+import re
 
 import pytest
 from playwright.sync_api import expect
 
+from bpo_ledger import events
 from schedules.models import ScheduledPayment
 from tests.conftest import PASSWORD
 
@@ -28,7 +30,7 @@ def test_agent_creates_an_installment_plan_defers_it_and_sees_both_on_the_log(lo
     expect(preview.get_by_role("cell", name="300.00")).to_have_count(3)
     page.get_by_role("button", name="Save schedule").click()
     expect(page.get_by_text("created with 3 scheduled payments")).to_be_visible()
-    expect(page.get_by_text("schedule.created")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Schedule created by Alice Agent: installment, USD 900.00, 3 payments due from"))).to_be_visible()
     first_due = ScheduledPayment.objects.filter(schedule__customer=customer_a, sequence=1).get().due_date
 
     page.get_by_role("link", name="Defer").click()
@@ -39,9 +41,12 @@ def test_agent_creates_an_installment_plan_defers_it_and_sees_both_on_the_log(lo
     page.get_by_role("button", name="Defer").click()
     expect(page.get_by_text("Deferred: the remaining due dates moved.")).to_be_visible()
     log = page.get_by_role("region", name="Log")
-    expect(log.get_by_text("schedule.deferred")).to_be_visible()
-    expect(log.get_by_text("schedule.created")).to_be_visible()
-    expect(log.get_by_text("Customer between jobs until next month")).to_be_visible()
+    moved = ScheduledPayment.objects.filter(schedule__customer=customer_a, sequence=1).get()
+    expect(log.get_by_text(
+        f"Deferred by Alice Agent: next payment moved from {events.day(first_due)} to {events.day(moved.due_date)}; "
+        "2 later payments moved with it; grounds: hardship. Reason: Customer between jobs until next month"
+    )).to_be_visible()
+    expect(log.get_by_text(re.compile("^Schedule created by Alice Agent"))).to_be_visible()
     # The first payment moved; its original date stays beside the new one.
     moved = ScheduledPayment.objects.filter(schedule__customer=customer_a, sequence=1).get()
     assert moved.due_date >= new_date and moved.original_due_date == first_due
