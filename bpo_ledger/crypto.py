@@ -41,11 +41,9 @@ def account_lookup_hash(value: str) -> str:
     return hmac.new(_lookup_key(), normalized.encode(), hashlib.sha256).hexdigest()
 
 
-def mask_account(value: str) -> str:
-    normalized = normalize_account(value)
-    if not normalized:
-        return ""
-    return "•••• " + normalized[-4:]
+def masked(last4: str) -> str:
+    """How an account number is shown: its last four digits only."""
+    return f"•••• {last4}" if last4 else ""
 
 
 def encrypt(value: str) -> str:

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from .crypto import EncryptedTextField
+from .crypto import EncryptedTextField, masked
 from .money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, validate_currency
 
 
@@ -365,7 +365,7 @@ class Customer(models.Model):
 
     @property
     def bank_account_masked(self) -> str:
-        return f"•••• {self.bank_account_last4}" if self.bank_account_last4 else ""
+        return masked(self.bank_account_last4)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -471,7 +471,7 @@ class Payment(models.Model):
 
     @property
     def payer_account_masked(self) -> str:
-        return f"•••• {self.payer_account_last4}" if self.payer_account_last4 else ""
+        return masked(self.payer_account_last4)
 
 
 class AuditEventQuerySet(models.QuerySet):

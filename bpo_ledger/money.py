@@ -1,6 +1,6 @@
 """Money: Decimal amounts with a 3-letter ISO 4217 currency code. Never floats."""
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
@@ -30,19 +30,6 @@ def validate_currency(value: str) -> None:
             params={"value": value},
             code="invalid_currency",
         )
-
-
-def to_money(value) -> Decimal:
-    """Parse a user or file amount into a Decimal rounded to the cent; raise ValueError if it is not one."""
-    if isinstance(value, float):
-        raise TypeError("money must not be a float")
-    try:
-        amount = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not an amount") from None
-    if not amount.is_finite():
-        raise ValueError(f"{value!r} is not an amount")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def format_amount(amount, *, grouping: bool = True) -> str:

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from bpo_ledger.crypto import EncryptedTextField
+from bpo_ledger.crypto import EncryptedTextField, masked
 from bpo_ledger.models import Channel, Client, Customer, currency_field, money_field
 
 
@@ -211,7 +211,7 @@ class PaymentSchedule(models.Model):
 
     @property
     def autopay_account_masked(self) -> str:
-        return f"•••• {self.autopay_account_last4}" if self.autopay_account_last4 else ""
+        return masked(self.autopay_account_last4)
 
     @property
     def is_open(self) -> bool:
