@@ -70,6 +70,10 @@ def catalogue() -> list[EventType]:
     return sorted(_EVENTS.values(), key=lambda t: t.verb)
 
 
+def subject_labels() -> dict[str, str]:
+    return dict(_SUBJECTS)
+
+
 def subject_label(subject_type: str) -> str:
     return _SUBJECTS.get(subject_type, subject_type)
 

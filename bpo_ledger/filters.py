@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from . import events
 from .models import AuditEvent, Customer, Payment, PaymentKind
 
 
@@ -37,9 +38,17 @@ class PaymentFilter(django_filters.FilterSet):
         )
 
 
+def _verb_choices():
+    return [(t.verb, t.label) for t in sorted(events.catalogue(), key=lambda t: t.label)]
+
+
+def _subject_choices():
+    return sorted(events.subject_labels().items(), key=lambda pair: pair[1])
+
+
 class AuditEventFilter(django_filters.FilterSet):
-    verb = django_filters.CharFilter(lookup_expr="startswith", label="Action starts with")
-    subject_type = django_filters.CharFilter(label="Subject type")
+    verb = django_filters.ChoiceFilter(choices=_verb_choices, label="What happened")
+    subject_type = django_filters.ChoiceFilter(choices=_subject_choices, label="Subject")
     actor_label = django_filters.CharFilter(label="Actor")
     created_at = django_filters.DateFromToRangeFilter(label="Date (from / to)")
 

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
+from django.urls import reverse
 
 from bpo_ledger.audit import GENESIS_HASH, audit_record, audit_verify, event_hash
 from bpo_ledger.models import AuditEvent
@@ -167,3 +168,18 @@ def test_concurrent_writers_keep_one_linear_chain(client_a):
     assert seqs == list(range(1, per_thread * threads + 1))
     report = audit_verify(client=client_a)
     assert report.ok and report.verified == per_thread * threads
+
+
+def test_the_audit_trail_page_reads_in_words_and_filters_by_what_happened(client, supervisor, client_a, customer_a):
+    from bpo_ledger import services
+
+    services.customer_update(customer=customer_a, actor=supervisor, version=1, phone="+12125550199", reason="New phone")
+    client.force_login(supervisor)
+    url = reverse("audit_trail", args=[client_a.code])
+    body = client.get(url).content.decode()
+    assert "Customer changed by Sam Supervisor: phone from none to +12125550199. Reason: New phone" in body
+    assert "Customer created by system:test: Maria Gonzalez (CRM-1)" in body
+    assert '<option value="customer.updated">Customer changed</option>' in body
+    filtered = client.get(url, {"verb": "customer.updated"}).content.decode()
+    assert "Customer changed by Sam Supervisor" in filtered
+    assert "Customer created by" not in filtered
