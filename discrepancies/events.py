@@ -13,6 +13,7 @@ from bpo_ledger.events import (
 )
 
 DISCREPANCY = "discrepancy"
+SLA_SWEEP = "system:sla_sweep"  # the actor of the SLA sweep's escalations and priority raises
 
 ADJUSTMENT_TYPES = {
     "write_off": "write-off",
@@ -91,7 +92,7 @@ def _escalated_by_sweep(d: dict) -> str:
 
 
 register_subjects({DISCREPANCY: "discrepancy"})
-register_system_actors({"system:sla_sweep": "the SLA sweep"})
+register_system_actors({SLA_SWEEP: "the SLA sweep"})
 register(
     EventType("discrepancy.logged", "Discrepancy logged", DISCREPANCY, _logged),
     EventType("discrepancy.start", "Work started", DISCREPANCY, _step),

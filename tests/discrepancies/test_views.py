@@ -394,8 +394,9 @@ def test_a_stale_approval_is_refused(client, supervisor, admin_user, agent, clie
         client=client_a, actor=agent, adjustment_type="write_off", scheduled_payment=scheduled_payment,
         amount=Decimal("200.00"), reason="Goodwill",
     )
+    services.discrepancy_set_priority(discrepancy=item, actor=admin_user, priority="high", version=item.version, reason="Urgent")
     client.force_login(supervisor)
-    response = client.post(action_url(item, "approve"), {"version": item.version - 1, "comment": "ok"})
+    response = client.post(action_url(item, "approve"), {"version": item.version, "comment": "ok"})
     assert response.status_code == 409 and "changed by someone else" in response.content.decode()
     assert fresh(item).approval == Approval.PENDING
 
@@ -450,7 +451,7 @@ def test_notes_and_evidence_are_added_and_served_only_to_members(client, agent, 
     assert client.get(reverse("attachment_download", args=["ACME", attachment.pk])).status_code == 404
 
 
-def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, item, django_capture_on_commit_callbacks):
+def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, supervisor, item, django_capture_on_commit_callbacks):
     client.force_login(agent)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(action_url(item, "notify"), {"version": item.version, "message": "Please pay the rest"})
@@ -458,8 +459,9 @@ def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, it
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["maria@example.com"]
     assert AuditEvent.objects.filter(verb="discrepancy.customer_notified").count() == 1
     # A notice from a page that is out of date is refused.
+    services.discrepancy_set_priority(discrepancy=item, actor=supervisor, priority="high", version=item.version, reason="Urgent")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(action_url(item, "notify"), {"version": item.version - 1, "message": ""})
+        response = client.post(action_url(item, "notify"), {"version": item.version, "message": ""})
     assert response.status_code == 409 and len(mail.outbox) == 1
 
 
