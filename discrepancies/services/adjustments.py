@@ -126,7 +126,7 @@ def adjustment_request(
     item.refresh_from_db()
     audit_record(
         client=client, actor=actor, verb="adjustment.requested", subject=item,
-        details={"type": adjustment_type, "amount": amount, "reason": reason, "before": before, "after": after,
+        details={"type": adjustment_type, "amount": amount, "currency": currency, "reason": reason, "before": before, "after": after,
                  "needs_approval": needs_approval, "threshold": client.adjustment_approval_threshold},
     )
     if not needs_approval:
@@ -161,7 +161,8 @@ def _adjustment_apply(item: Discrepancy, actor) -> None:
     audit_record(
         client=item.client, actor=actor, verb="adjustment.applied", subject=item,
         details={
-            "type": item.adjustment_type, "amount": item.adjustment_amount, "scheduled_payment": scheduled_payment.reference,
+            "type": item.adjustment_type, "amount": item.adjustment_amount, "currency": item.currency,
+            "scheduled_payment": scheduled_payment.reference,
             "changes": {"status": {"before": item.status, "after": Status.RESOLVED}},
         },
     )
