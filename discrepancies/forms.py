@@ -111,8 +111,7 @@ class AdjustmentForm(ReferenceLookupForm):
             if len(found) != 1:
                 self.add_error("bank_transaction_id", "Give the bank transaction id of one received payment of this client.")
             else:
-                data["payment"] = found[0]
-                data["amount"] = data.get("amount") or found[0].amount
+                data["payment"] = found[0]  # the service settles what it can of the payment's amount
         elif kind and data.get("amount") is None:
             self.add_error("amount", "Give the amount.")
         return data
