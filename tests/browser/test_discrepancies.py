@@ -57,7 +57,7 @@ def test_agent_claims_the_next_item_notes_and_resolves_it(login, page, agent, cl
     expect(page.locator(".badges .status")).to_have_text("Resolved")
     notes = page.get_by_role("region", name="Notes")
     expect(notes.get_by_text("Customer will pay the remaining 40 on Friday")).to_be_visible()
-    expect(page.get_by_role("region", name="Log").get_by_text("discrepancy.resolve")).to_be_visible()
+    expect(page.get_by_role("region", name="Log").get_by_text("Resolved by Alice Agent", exact=False)).to_be_visible()
     item.refresh_from_db()
     assert (item.status, item.assignee, item.resolution_code) == (Status.RESOLVED, agent, "customer_notified")
 
