@@ -131,10 +131,10 @@ def bench_queue(scale: float) -> None:
             f"{min(queries)}-{max(queries)} queries per page; ratio to baseline p50 {statistics.median(times) / base_p50:.2f}x"
         )
     connections.close_all()
-    _bench_claims(clients, agents)
+    _bench_claims(clients)
 
 
-def _bench_claims(clients, agents) -> None:
+def _bench_claims(clients) -> None:
     User = get_user_model()
     client = clients[2]
     claimers = []

@@ -1,11 +1,8 @@
-"""The per-client discrepancy dashboard: reports.py counts, charts.py draws, the page adds a
-table with the same numbers under each chart."""
+"""The charts of a client's discrepancy dashboard: reports.py counts, charts.py draws, this
+module chooses what is drawn and in which colours (the page, views/dashboard.py, adds a table
+with the same numbers under each chart)."""
 
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-
-from bpo_ledger.access import membership_of_request
-from bpo_ledger.money import format_money
+from bpo_ledger.money import format_amount, format_money
 
 from . import charts, reports
 from .models import Priority, Status
@@ -27,17 +24,6 @@ PRIORITY_COLORS = {
 OPENED_COLOR, RESOLVED_COLOR = "#1f5fbf", "#1b7a3d"
 # Currencies get calm hues (no red: it means "breach" on this page), in alphabetical order.
 CURRENCY_COLORS = ("#4e79a7", "#f28e2b", "#76b7b2", "#b07aa1", "#9c755f", "#edc948", "#bab0ac")
-
-
-@login_required
-def dashboard(request, code):
-    access = membership_of_request(request, code)
-    report = reports.discrepancy_dashboard(client=access.client)
-    return render(
-        request,
-        "discrepancies/dashboard.html",
-        {"access": access, "report": report, "charts": dashboard_charts(report)},
-    )
 
 
 def dashboard_charts(report: reports.DashboardReport) -> dict:
@@ -88,7 +74,7 @@ def dashboard_charts(report: reports.DashboardReport) -> dict:
                 height=220,
                 integer=False,
                 format_value=lambda v, c=a.currency: format_money(v, c),
-                format_total=lambda v: f"{v:,.2f}",  # the axis names the currency
+                format_total=format_amount,  # the axis names the currency
                 axis_title=a.currency,
             ),
         )

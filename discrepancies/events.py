@@ -12,13 +12,12 @@ from bpo_ledger.events import (
     value_text,
 )
 
-DISCREPANCY = "discrepancy"
+from .models import AdjustmentType
 
-ADJUSTMENT_TYPES = {
-    "write_off": "write-off",
-    "amount_correction": "amount correction",
-    "manual_match": "manual match",
-}
+DISCREPANCY = "discrepancy"
+SLA_SWEEP = "system:sla_sweep"  # the actor of the SLA sweep's escalations and priority raises
+
+ADJUSTMENT_TYPES = {t.value: t.label.lower() for t in AdjustmentType}
 
 
 def _logged(d: dict) -> str:
@@ -59,15 +58,19 @@ def _notified(d: dict) -> str:
     return f"by {value_text(d.get('channel'))} to {d.get('to', '')}: {d.get('subject', '')}".strip()
 
 
+def _adjustment(d: dict) -> str:
+    return f"{ADJUSTMENT_TYPES.get(d.get('type'), value_text(d.get('type')))} of {money(d.get('amount'), d.get('currency', ''))}"
+
+
 def _adjustment_requested(d: dict) -> str:
-    text = f"{ADJUSTMENT_TYPES.get(d.get('type'), value_text(d.get('type')))} of {money(d.get('amount'))}"
+    text = _adjustment(d)
     if d.get("needs_approval"):
         text += f"; above the approval threshold of {money(d.get('threshold'))}, it waits for a supervisor"
     return text
 
 
 def _adjustment_applied(d: dict) -> str:
-    text = f"{ADJUSTMENT_TYPES.get(d.get('type'), value_text(d.get('type')))} of {money(d.get('amount'))}"
+    text = _adjustment(d)
     if d.get("scheduled_payment"):
         text += f" on {d['scheduled_payment']}"
     return text
@@ -91,7 +94,7 @@ def _escalated_by_sweep(d: dict) -> str:
 
 
 register_subjects({DISCREPANCY: "discrepancy"})
-register_system_actors({"system:sla_sweep": "the SLA sweep"})
+register_system_actors({SLA_SWEEP: "the SLA sweep"})
 register(
     EventType("discrepancy.logged", "Discrepancy logged", DISCREPANCY, _logged),
     EventType("discrepancy.start", "Work started", DISCREPANCY, _step),

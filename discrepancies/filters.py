@@ -4,11 +4,26 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, DiscrepancyKind, Priority, Status
+from bpo_ledger.forms import ProjectForm
 
-# Age buckets in whole days since the item was logged (as on the dashboard).
-AGE_BUCKETS = {"0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}
-AGE_CHOICES = [("0-30", "0–30 days"), ("31-60", "31–60 days"), ("61-90", "61–90 days"), ("90+", "Over 90 days")]
+from .models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, DiscrepancyKind, Priority, Status
+from .reports import AGING_BUCKETS
+
+
+def _age_ranges() -> dict[str, tuple[int, int | None]]:
+    """The dashboard's age buckets as (youngest, oldest) whole days since the item was logged."""
+    ranges, youngest = {}, 0
+    for label, last in AGING_BUCKETS:
+        ranges[label] = (youngest, last)
+        youngest = (last or 0) + 1
+    return ranges
+
+
+AGE_RANGES = _age_ranges()
+AGE_CHOICES = [
+    (label, f"{youngest}–{oldest} days" if oldest is not None else f"Over {youngest - 1} days")
+    for label, (youngest, oldest) in AGE_RANGES.items()
+]
 ANY_STATUS = "any"
 
 
@@ -34,6 +49,7 @@ class QueueFilter(django_filters.FilterSet):
 
     class Meta:
         model = Discrepancy
+        form = ProjectForm
         fields = ["client", "kind", "status", "priority", "age", "sla_breached", "amount_min", "amount_max", "customer", "assignee"]
 
     def __init__(self, *args, accesses, user, workers=(), now: dt.datetime | None = None, **kwargs):
@@ -44,7 +60,6 @@ class QueueFilter(django_filters.FilterSet):
         self.filters["assignee"].extra["choices"] = [("me", "Me"), ("none", "Unassigned")] + [
             (str(u.pk), u.get_full_name() or u.get_username()) for u in workers if u.pk != user.pk
         ]
-        self.form.label_suffix = ""
         for name in ("amount_min", "amount_max"):
             # The difference either way: 50 finds both 50 short and 50 over.
             self.form.fields[name].widget.attrs.update(step="0.01", min="0", title="Difference, either way")
@@ -55,11 +70,6 @@ class QueueFilter(django_filters.FilterSet):
             queryset = queryset.filter(status__in=ACTIVE_STATUSES)
         return queryset
 
-    @property
-    def client_code(self) -> str:
-        """The client chosen in the filter, if valid."""
-        return self.form.cleaned_data.get("client", "") if self.form.is_valid() else ""
-
     def client_filter(self, queryset, name, value):
         return queryset.filter(client_id=self.client_ids[value])
 
@@ -67,7 +77,7 @@ class QueueFilter(django_filters.FilterSet):
         return queryset if value == ANY_STATUS else queryset.filter(status=value)
 
     def age_filter(self, queryset, name, value):
-        youngest, oldest = AGE_BUCKETS[value]
+        youngest, oldest = AGE_RANGES[value]
         queryset = queryset.filter(created_at__lte=self.now - dt.timedelta(days=youngest))
         if oldest is not None:
             queryset = queryset.filter(created_at__gt=self.now - dt.timedelta(days=oldest + 1))

@@ -4,11 +4,12 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
+from bpo_ledger.forms import ProjectForm, version_field
 from bpo_ledger.models import Customer, Payment
-from schedules.forms import ProjectForm
 from schedules.models import ScheduledPayment
 
 from .models import AdjustmentType, Discrepancy, DiscrepancyKind, MismatchField, Priority, RootCause
+from .services import ACTION_LABELS, ATTACHMENT_TYPES, REASON_REQUIRED, attachment_limit_text
 
 ROOT_CAUSES = [("", "Not known yet")] + RootCause.choices
 
@@ -110,8 +111,7 @@ class AdjustmentForm(ReferenceLookupForm):
             if len(found) != 1:
                 self.add_error("bank_transaction_id", "Give the bank transaction id of one received payment of this client.")
             else:
-                data["payment"] = found[0]
-                data["amount"] = data.get("amount") or found[0].amount
+                data["payment"] = found[0]  # the service settles what it can of the payment's amount
         elif kind and data.get("amount") is None:
             self.add_error("amount", "Give the amount.")
         return data
@@ -121,7 +121,7 @@ class AdjustmentForm(ReferenceLookupForm):
 
 
 class ActionForm(ProjectForm):
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = version_field()
 
     def __init__(self, *args, discrepancy: Discrepancy, action: str, **kwargs):
         # Several forms share one page: ids carry the action so that every label is unique.
@@ -134,14 +134,13 @@ class ActionForm(ProjectForm):
 class TransitionForm(ActionForm):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
-    # Steps whose reason is required (the service refuses them without one).
-    NEEDS_REASON = {"escalate": ("Why escalate", "The supervisor reads it first."), "reopen": ("Why reopen", "")}
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.action in self.NEEDS_REASON:
+        # The steps the service refuses without a reason ask for one.
+        if self.action in REASON_REQUIRED:
             self.fields["reason"].required = True
-            self.fields["reason"].label, self.fields["reason"].help_text = self.NEEDS_REASON[self.action]
+            self.fields["reason"].label = f"Why {ACTION_LABELS[self.action].lower()}"
+            self.fields["reason"].help_text = REASON_REQUIRED[self.action]
         else:
             self.fields["reason"].label = "Comment (optional)"
             self.fields["reason"].widget = forms.TextInput()
@@ -164,11 +163,14 @@ class NoteForm(ActionForm):
 
 
 class AttachForm(ActionForm):
-    file = forms.FileField(label="Evidence file", help_text="PDF, PNG, JPEG, CSV, TXT or EML; up to 10 MB.")
+    file = forms.FileField(label="Evidence file")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["file"].widget.attrs["accept"] = ".pdf,.png,.jpg,.jpeg,.csv,.txt,.eml"
+        # What the service takes, said and offered as it checks it.
+        kinds = [extension[1:].upper() for extension in ATTACHMENT_TYPES]
+        self.fields["file"].help_text = f"{', '.join(kinds[:-1])} or {kinds[-1]}; up to {attachment_limit_text()}."
+        self.fields["file"].widget.attrs["accept"] = ",".join(ATTACHMENT_TYPES)
 
 
 class AssignForm(ActionForm):

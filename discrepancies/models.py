@@ -96,7 +96,6 @@ RESOLUTION_CODES = {
     ],
     DiscrepancyKind.ADJUSTMENT: [("applied", "Applied")],
 }
-ALL_RESOLUTION_CODES = sorted({code for codes in RESOLUTION_CODES.values() for code, _ in codes})
 
 
 class AdjustmentType(models.TextChoices):

@@ -1,7 +1,6 @@
 """Priority and SLA rules of a client's policy: pure functions, no Django."""
 
 import datetime as dt
-import hashlib
 from decimal import Decimal
 
 PRIORITIES = ("low", "medium", "high", "critical")  # by rank 0..3
@@ -32,7 +31,3 @@ def priority_rank(
 def sla_due_at(opened_at: dt.datetime, hours: int) -> dt.datetime:
     return opened_at + dt.timedelta(hours=hours)
 
-
-def fingerprint(*parts) -> str:
-    """A stable key for one problem: the same parts give the same key, so it is logged once."""
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()

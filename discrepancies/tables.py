@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from bpo_ledger.money import format_amount, format_money
+
 from .models import (
     ACTIVE_STATUSES,
     Approval,
@@ -114,7 +116,7 @@ class QueueTable(tables.Table):
             "client": f"<td>{_esc(record.client_code)}</td>",
             "summary": f'<td class="summary" title="{summary}">{summary}</td>',
             "customer": f"<td>{_esc(record.customer_name or '—')}</td>",
-            "amount_difference": f'<td class="num">{_esc(record.currency)} {record.amount_difference:,.2f}</td>',
+            "amount_difference": f'<td class="num">{_esc(format_money(record.amount_difference, record.currency))}</td>',
             "assignee": f"<td>{_esc(record.assignee_username or '—')}</td>",
             "created_at": f'<td class="num">{(self.now - record.created_at).days} d</td>',
             "escalation_level": f'<td class="num">{record.escalation_level or ""}</td>',
@@ -148,10 +150,6 @@ def csv_text(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _amount(value) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
 def export_rows(queryset, *, now: dt.datetime):
     """The header, then one row per item: text escaped, amounts as plain decimals."""
     yield EXPORT_HEADER
@@ -160,7 +158,8 @@ def export_rows(queryset, *, now: dt.datetime):
             csv_text(item.reference), csv_text(item.client.code), item.kind, item.status, item.priority,
             csv_text(item.summary), csv_text(item.customer.name if item.customer else ""),
             csv_text(item.customer.external_ref if item.customer else ""), csv_text(item.currency),
-            _amount(item.amount_expected), _amount(item.amount_actual), _amount(item.amount_difference),
+            format_amount(item.amount_expected, grouping=False), format_amount(item.amount_actual, grouping=False),
+            format_amount(item.amount_difference, grouping=False),
             csv_text(item.assignee.get_username() if item.assignee else ""),
             item.created_at.isoformat(), item.sla_due_at.isoformat(),
             "yes" if sla_breached(item, now=now) else "no", item.escalation_level,

@@ -1,8 +1,8 @@
 """Celery tasks: thin, idempotent, taking ISO dates."""
 
-import datetime as dt
-
 from celery import shared_task
+
+from bpo_ledger.clock import parse_now
 
 from . import services
 
@@ -10,10 +10,5 @@ from . import services
 @shared_task(ignore_result=True)
 def sla_sweep(now_iso: str | None = None) -> dict:
     """Every 15 minutes: escalate items past their SLA and age priorities; safe to run twice."""
-    now = None
-    if now_iso:
-        now = dt.datetime.fromisoformat(now_iso)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
-    sweep = services.discrepancies_sla_sweep(now=now)
+    sweep = services.discrepancies_sla_sweep(now=parse_now(now_iso) if now_iso else None)
     return {"escalated": sweep.escalated, "raised": sweep.raised}

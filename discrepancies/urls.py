@@ -1,24 +1,24 @@
 from django.urls import path
 
-from . import dashboard, views
+from .views import dashboard, item, queue, supervisor
 
 # Pages of one client: /clients/<code>/...
 client_urls = [
-    path("discrepancies/new/", views.discrepancy_create, name="discrepancy_create"),
-    path("discrepancies/adjustments/new/", views.adjustment_create, name="adjustment_create"),
-    path("discrepancies/<int:pk>/", views.discrepancy_detail, name="discrepancy_detail"),
-    path("discrepancies/<int:pk>/<slug:action>/", views.discrepancy_action, name="discrepancy_action"),
-    path("attachments/<int:pk>/", views.attachment_download, name="attachment_download"),
+    path("discrepancies/new/", item.discrepancy_create, name="discrepancy_create"),
+    path("discrepancies/adjustments/new/", item.adjustment_create, name="adjustment_create"),
+    path("discrepancies/<int:pk>/", item.discrepancy_detail, name="discrepancy_detail"),
+    path("discrepancies/<int:pk>/<slug:action>/", item.discrepancy_action, name="discrepancy_action"),
+    path("attachments/<int:pk>/", item.attachment_download, name="attachment_download"),
     path("dashboard/", dashboard.dashboard, name="discrepancy_dashboard"),
 ]
 
 # Lists across the user's clients.
 urlpatterns = [
-    path("queue/", views.queue, name="queue"),
-    path("queue/claim/", views.claim_next, name="claim_next"),
-    path("queue/export.csv", views.queue_export, name="queue_export"),
-    path("supervisor/escalations/", views.escalations, name="escalations"),
-    path("supervisor/approvals/", views.approvals, name="approvals"),
-    path("supervisor/team/", views.team, name="team"),
-    path("supervisor/assign/", views.bulk_assign, name="bulk_assign"),
+    path("queue/", queue.queue, name="queue"),
+    path("queue/claim/", queue.claim_next, name="claim_next"),
+    path("queue/export.csv", queue.queue_export, name="queue_export"),
+    path("supervisor/escalations/", supervisor.escalations, name="escalations"),
+    path("supervisor/approvals/", supervisor.approvals, name="approvals"),
+    path("supervisor/team/", supervisor.team, name="team"),
+    path("supervisor/assign/", supervisor.bulk_assign, name="bulk_assign"),
 ]

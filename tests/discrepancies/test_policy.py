@@ -65,16 +65,6 @@ def test_the_sla_is_due_the_clients_hours_after_opening():
     assert policy.sla_due_at(OPENED, 168) == dt.datetime(2026, 11, 8, 9, 0, tzinfo=dt.UTC)
 
 
-def test_the_same_problem_has_the_same_fingerprint_and_another_one_another():
-    key = policy.fingerprint("missing", "ACME-000001-03", "2026-11-01")
-    assert key == policy.fingerprint("missing", "ACME-000001-03", "2026-11-01")
-    assert len(key) == 64
-    assert key != policy.fingerprint("missing", "ACME-000001-04", "2026-11-01")
-    assert key != policy.fingerprint("ACME-000001-03", "missing", "2026-11-01")
-    # Parts are kept apart: ("ab", "c") is not ("a", "bc").
-    assert policy.fingerprint("ab", "c") != policy.fingerprint("a", "bc")
-
-
 amounts = st.decimals(min_value=Decimal("-100000"), max_value=Decimal("100000"), places=2, allow_nan=False)
 ages = st.integers(min_value=0, max_value=2000)
 

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from bpo_ledger import locks
 from bpo_ledger.audit import audit_verify
-from bpo_ledger.errors import DomainError
+from bpo_ledger.errors import DomainError, StaleError
 from bpo_ledger.models import AuditEvent
 from discrepancies import services
 from discrepancies.models import (
@@ -26,7 +27,7 @@ from discrepancies.models import (
     Priority,
     Status,
 )
-from discrepancies.services import TRANSITIONS, StaleError
+from discrepancies.services import TRANSITIONS, workflow
 from schedules.models import ScheduledPayment
 from tests.conftest import make_user
 
@@ -310,13 +311,13 @@ def test_a_stale_page_gets_the_stale_message_even_when_the_step_no_longer_applie
 def test_a_stale_version_loses_the_race_at_the_update_itself(open_item, agent, monkeypatch):
     # Someone commits between the read and the conditional UPDATE: the UPDATE matches no row.
     item = put(open_item, Status.IN_PROGRESS, assignee=agent)
-    real_update = services._conditional_update
+    real_update = workflow.conditional_update
 
     def someone_first(target, **kwargs):
         Discrepancy.objects.filter(pk=target.pk).update(status=Status.ESCALATED, version=target.version + 1)
         return real_update(target, **kwargs)
 
-    monkeypatch.setattr(services, "_conditional_update", someone_first)
+    monkeypatch.setattr(workflow, "conditional_update", someone_first)
     with pytest.raises(StaleError, match="it is now escalated"):
         step(item, agent, "resolve")
     assert len(events_of(item)) == 1
@@ -450,7 +451,7 @@ def test_a_claim_skips_an_item_another_claimer_holds_instead_of_waiting(client_a
     def holder():
         try:
             with transaction.atomic():
-                Discrepancy.objects.select_for_update().get(pk=top.pk)
+                locks.locked(Discrepancy.objects.filter(pk=top.pk)).get()
                 holding.set()
                 release.wait(20)
         finally:
@@ -759,13 +760,13 @@ def test_a_pending_adjustment_cannot_be_resolved_around_the_approval(agent, supe
 
 
 def test_an_adjustment_must_fit_the_payment(agent, payment_due, client_b, customer_b):
-    with pytest.raises(ValidationError, match="Only 250.00 is outstanding"):
+    with pytest.raises(ValidationError, match="Only USD 250.00 is outstanding"):
         request(agent, payment_due, "250.01")
     with pytest.raises(ValidationError, match="more than zero"):
         request(agent, payment_due, "0")
     with pytest.raises(ValidationError, match="Say why"):
         request(agent, payment_due, "10", reason=" ")
-    with pytest.raises(ValidationError, match="already 250.00"):
+    with pytest.raises(ValidationError, match="already USD 250.00"):
         request(agent, payment_due, "250.00", adjustment_type="amount_correction")
     request(agent, payment_due, "100.00")
     request(agent, payment_due, "100.00")

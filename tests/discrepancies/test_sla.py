@@ -10,6 +10,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.management import CommandError, call_command
 
 from bpo_ledger.audit import audit_verify
+from bpo_ledger.errors import StaleError
 from config.celery import app
 from discrepancies import services, tasks
 from discrepancies.models import Discrepancy, Status
@@ -88,7 +89,7 @@ def test_it_sweeps_every_client_and_logs_each_on_its_own_chain(client_a, client_
 def test_a_page_opened_before_the_sweep_is_stale_after_it(client_a, agent):
     item = put(medium_item(client_a, opened_hours_ago=100), Status.IN_PROGRESS, assignee=agent)
     services.discrepancies_escalate_overdue(now=NOW)
-    with pytest.raises(services.StaleError, match="it is now escalated"):
+    with pytest.raises(StaleError, match="it is now escalated"):
         services.discrepancy_transition(discrepancy=item, actor=agent, action="await_customer", version=item.version)
 
 

@@ -394,8 +394,9 @@ def test_a_stale_approval_is_refused(client, supervisor, admin_user, agent, clie
         client=client_a, actor=agent, adjustment_type="write_off", scheduled_payment=scheduled_payment,
         amount=Decimal("200.00"), reason="Goodwill",
     )
+    services.discrepancy_set_priority(discrepancy=item, actor=admin_user, priority="high", version=item.version, reason="Urgent")
     client.force_login(supervisor)
-    response = client.post(action_url(item, "approve"), {"version": item.version - 1, "comment": "ok"})
+    response = client.post(action_url(item, "approve"), {"version": item.version, "comment": "ok"})
     assert response.status_code == 409 and "changed by someone else" in response.content.decode()
     assert fresh(item).approval == Approval.PENDING
 
@@ -416,6 +417,43 @@ def test_resolving_offers_only_the_codes_of_the_kind(client, agent, client_a):
     assert response.status_code == 302
     item = fresh(item)
     assert (item.status, item.resolution_code, item.root_cause) == (Status.RESOLVED, "won", "fraud")
+
+
+def test_money_is_written_one_way_on_the_page_in_the_email_and_plain_in_the_csv(
+    client, agent, supervisor, client_a, customer_a, django_capture_on_commit_callbacks
+):
+    item = log(client_a, expected="1500.00", actual="250.00", customer=customer_a)
+    client.force_login(supervisor)
+    row = next(line for line in client.get(reverse("queue")).content.decode().splitlines() if item.reference in line)
+    assert "USD -1,250.00" in row
+    table = list(csv.DictReader(io.StringIO(b"".join(client.get(reverse("queue_export")).streaming_content).decode())))
+    assert (table[0]["amount_expected"], table[0]["amount_difference"]) == ("1500.00", "-1250.00")
+    client.force_login(agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(action_url(item, "notify"), {"version": item.version, "message": ""})
+    assert "USD 1,250.00 still to pay" in mail.outbox[0].subject
+    assert "USD 250.00" in mail.outbox[0].body and "USD 1,500.00" in mail.outbox[0].body
+
+
+def test_the_evidence_form_offers_what_the_service_takes(client, agent, item, settings):
+    settings.ATTACHMENT_MAX_BYTES = 2 * 1024 * 1024
+    client.force_login(agent)
+    form = client.get(item.get_absolute_url()).context["forms"]["attach"]
+    assert form.fields["file"].help_text == "PDF, PNG, JPG, JPEG, CSV, TXT or EML; up to 2 MB."
+    assert form.fields["file"].widget.attrs["accept"] == ".pdf,.png,.jpg,.jpeg,.csv,.txt,.eml"
+    upload = SimpleUploadedFile("big.txt", b"x" * (2 * 1024 * 1024 + 1))
+    response = client.post(action_url(item, "attach"), {"version": item.version, "file": upload})
+    assert "the limit is 2 MB" in response.content.decode()
+
+
+def test_the_steps_that_need_a_reason_ask_for_it_as_the_service_says(client, agent, item):
+    client.force_login(agent)
+    escalate = client.get(item.get_absolute_url()).context["forms"]["escalate"]
+    assert escalate.fields["reason"].required
+    assert escalate.fields["reason"].label == "Why escalate"
+    assert escalate.fields["reason"].help_text == "Say why you escalate: the supervisor reads it first."
+    response = client.post(action_url(item, "escalate"), {"version": item.version, "reason": " "})
+    assert "This field is required" in response.content.decode() and fresh(item).status == Status.OPEN
 
 
 def test_a_step_refused_by_the_workflow_shows_the_reason(client, agent, item):
@@ -450,7 +488,7 @@ def test_notes_and_evidence_are_added_and_served_only_to_members(client, agent, 
     assert client.get(reverse("attachment_download", args=["ACME", attachment.pk])).status_code == 404
 
 
-def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, item, django_capture_on_commit_callbacks):
+def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, supervisor, item, django_capture_on_commit_callbacks):
     client.force_login(agent)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(action_url(item, "notify"), {"version": item.version, "message": "Please pay the rest"})
@@ -458,8 +496,9 @@ def test_notifying_the_customer_sends_the_email_once_on_record(client, agent, it
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["maria@example.com"]
     assert AuditEvent.objects.filter(verb="discrepancy.customer_notified").count() == 1
     # A notice from a page that is out of date is refused.
+    services.discrepancy_set_priority(discrepancy=item, actor=supervisor, priority="high", version=item.version, reason="Urgent")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(action_url(item, "notify"), {"version": item.version - 1, "message": ""})
+        response = client.post(action_url(item, "notify"), {"version": item.version, "message": ""})
     assert response.status_code == 409 and len(mail.outbox) == 1
 
 
@@ -488,7 +527,10 @@ def test_a_small_adjustment_is_applied_and_says_so(client, agent, client_a, sche
     }, follow=True)
     item = Discrepancy.objects.get()
     assert response.redirect_chain[-1][0] == item.get_absolute_url()
-    assert "applied: the scheduled payment is updated" in response.content.decode()
+    body = response.content.decode()
+    assert "applied: the scheduled payment is updated" in body
+    assert "write-off of USD 50.00" in body  # the item's log, in the schedule's currency
+    assert "USD 250.00" in body and "USD 200.00" in body  # the amount due before and after
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_due == Decimal("200.00")
 
 

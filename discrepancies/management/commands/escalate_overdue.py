@@ -1,8 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from bpo_ledger.clock import NOW_FORMAT, parse_now
 from discrepancies import services
-from schedules.management.commands.send_reminders import parse_now
 
 
 class Command(BaseCommand):
@@ -15,11 +15,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--now",
             metavar="ISO-DATETIME",
-            help="Run as of this moment, e.g. 2026-11-23T14:00:00+00:00 (default: now).",
+            help=f"Run as of this moment (default: now): {NOW_FORMAT}.",
         )
 
     def handle(self, *args, now=None, **options):
-        moment = parse_now(now) if now else timezone.now()
+        try:
+            moment = parse_now(now) if now else timezone.now()
+        except ValueError as exc:
+            raise CommandError(f"--now {exc}") from None
         sweep = services.discrepancies_sla_sweep(now=moment)
         self.stdout.write(f"{sweep.escalated} discrepancies past their SLA escalated")
         for code, raised in sweep.raised.items():
