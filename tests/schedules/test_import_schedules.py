@@ -302,7 +302,7 @@ def test_the_parser_imports_nothing_of_django():
 def test_the_parser_reads_the_good_file_into_rows_and_customers():
     parsed = parse_schedules_csv((DATA / "good.csv").read_bytes())
 
-    assert parsed.ok
+    assert parsed.errors == []
     assert [row.line for row in parsed.rows] == [2, 3, 4, 5, 6]
     assert list(parsed.customers) == ["CRM-100", "CRM-101", "CRM-102"]
     plan = parsed.rows[1]
@@ -375,7 +375,7 @@ def test_headers_are_case_insensitive_and_trimmed_and_a_bom_is_dropped():
         'C-1,Ann,S-1,One_Time,"1,000.00",2027-01-01\r\n'.encode()
     )
 
-    assert parsed.ok
+    assert parsed.errors == []
     assert (parsed.rows[0].kind, parsed.rows[0].amount) == ("one_time", Decimal("1000.00"))
 
 

@@ -110,7 +110,7 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
     plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 12, 10), frequency="monthly", installment_count=3)
     before = [d for d, _, _ in dues(plan)]
     services.schedule_defer(
-        schedule=plan, actor=agent, until=dt.date(2027, 2, 10), reason_code="hardship",
+        schedule=plan, actor=agent, version=None, until=dt.date(2027, 2, 10), reason_code="hardship",
         reason="Customer lost their job", approved_by=supervisor, today=TODAY,
     )
     payments = list(plan.payments.order_by("sequence"))
@@ -126,12 +126,12 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
 def test_defer_refuses_a_date_before_the_next_due_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 10))
     with pytest.raises(DomainError, match="after the next due date, 2026-12-10"):
-        services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
+        services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
 
 
 def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
-    services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
+    services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
     services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 1))
     dates = [d for d, _, _ in dues(plan)]
     # Feb 15, 2027 is Presidents' Day: the payment rolls to Tuesday.
@@ -141,30 +141,30 @@ def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(cli
 
 def test_pause_resume_cancel_are_logged_with_before_and_after(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
-    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute open")
+    services.schedule_pause(schedule=plan, actor=agent, version=None, reason="Dispute open")
     with pytest.raises(DomainError, match="is paused; it cannot be paused"):
-        services.schedule_pause(schedule=plan, actor=agent, reason="again")
-    services.schedule_resume(schedule=plan, actor=agent, reason="Dispute closed")
-    services.schedule_cancel(schedule=plan, actor=agent, reason="Customer moved away")
+        services.schedule_pause(schedule=plan, actor=agent, version=None, reason="again")
+    services.schedule_resume(schedule=plan, actor=agent, version=None, reason="Dispute closed")
+    services.schedule_cancel(schedule=plan, actor=agent, version=None, reason="Customer moved away")
     verbs = [(e.verb, e.details["changes"]["status"]["after"]) for e in log(plan)[:3]]
     assert verbs == [("schedule.cancelled", "cancelled"), ("schedule.resumed", "active"), ("schedule.paused", "paused")]
     assert set(plan.payments.values_list("status", flat=True)) == {"cancelled"}
     with pytest.raises(DomainError, match="can no longer change"):
-        services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("5"), reason="x", today=TODAY)
+        services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("5"), reason="x", today=TODAY)
 
 
 def test_a_reason_is_required(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("5"), start_date=dt.date(2026, 12, 1))
     with pytest.raises(DomainError, match="Give a reason"):
-        services.schedule_pause(schedule=plan, actor=agent, reason="  ")
+        services.schedule_pause(schedule=plan, actor=agent, version=None, reason="  ")
 
 
 def test_amount_change_touches_future_unpaid_payments_only(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 10, 1), frequency="monthly", cycles=5)
     # Oct and Nov are past; Nov 2 was paid in part.
     nov = plan.payments.get(sequence=2)
-    services.scheduled_payment_record(scheduled_payment=nov, actor=agent, amount=Decimal("5.00"), paid_on=TODAY, method="cash")
-    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("25.00"), reason="Tariff change", today=TODAY)
+    services.scheduled_payment_record(scheduled_payment=nov, actor=agent, amount=Decimal("5.00"), paid_on=TODAY, method="cash", note="receipt 1")
+    services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("25.00"), reason="Tariff change", today=TODAY)
     assert [a for _, a, _ in dues(plan)] == [Decimal("20.00"), Decimal("20.00"), Decimal("25.00"), Decimal("25.00"), Decimal("25.00")]
     event = log(plan)[0]
     assert event.details["changes"]["amount"] == {"before": "20.00", "after": "25.00"}
@@ -173,7 +173,7 @@ def test_amount_change_touches_future_unpaid_payments_only(client_a, customer_a,
 
 def test_amount_change_of_an_installment_plan_respreads_the_new_total(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 11, 1), frequency="monthly", installment_count=3)
-    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("400.00"), reason="Added a service", today=TODAY)
+    services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("400.00"), reason="Added a service", today=TODAY)
     amounts = [a for _, a, _ in dues(plan)]
     assert amounts == [Decimal("100.00"), Decimal("150.00"), Decimal("150.00")]
     assert sum(amounts) == Decimal("400.00")
@@ -186,8 +186,8 @@ def test_recording_payments_moves_statuses_and_refuses_overpayment(client_a, cus
     payment.refresh_from_db()
     assert payment.status == "partially_paid" and payment.amount_paid == Decimal("40.00")
     with pytest.raises(DomainError, match="more than the 60.00 outstanding"):
-        services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("70.00"), paid_on=TODAY, method="card")
-    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("60.00"), paid_on=TODAY, method="card")
+        services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("70.00"), paid_on=TODAY, method="card", note="by phone")
+    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("60.00"), paid_on=TODAY, method="card", note="by phone")
     payment.refresh_from_db()
     plan.refresh_from_db()
     assert payment.status == "paid" and payment.paid_at is not None
@@ -197,13 +197,13 @@ def test_recording_payments_moves_statuses_and_refuses_overpayment(client_a, cus
 
 def test_failed_payment_and_inquiry_go_on_the_log(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 11, 20))
-    services.scheduled_payment_fail(scheduled_payment=plan.payments.get(), actor=agent, reason="R01 insufficient funds", today=TODAY)
-    services.schedule_log_inquiry(schedule=plan, actor=agent, channel="phone", summary="Asked for a payment date", outcome="Will pay Friday")
+    services.scheduled_payment_fail(scheduled_payment=plan.payments.get(), actor=agent, version=None, reason="R01 insufficient funds", today=TODAY)
+    services.schedule_log_inquiry(schedule=plan, actor=agent, version=None, channel="phone", summary="Asked for a payment date", outcome="Will pay Friday")
     inquiry, failed = log(plan)[:2]
     assert failed.verb == "payment.failed" and failed.details["reason"] == "R01 insufficient funds"
     assert inquiry.verb == "inquiry.logged" and inquiry.details["outcome"] == "Will pay Friday"
     with pytest.raises(DomainError, match="Unknown inquiry channel"):
-        services.schedule_log_inquiry(schedule=plan, actor=agent, channel="pigeon", summary="x", outcome="")
+        services.schedule_log_inquiry(schedule=plan, actor=agent, version=None, channel="pigeon", summary="x", outcome="")
 
 
 def test_nightly_moves_upcoming_to_due_and_due_to_overdue_after_grace(client_a, customer_a):
@@ -226,6 +226,6 @@ def test_nightly_moves_upcoming_to_due_and_due_to_overdue_after_grace(client_a, 
 
 def test_paused_schedules_do_not_fall_overdue(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 1))
-    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute")
+    services.schedule_pause(schedule=plan, actor=agent, version=None, reason="Dispute")
     services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 20))
     assert ScheduledPayment.objects.get(schedule=plan).status == "upcoming"

@@ -47,7 +47,7 @@ def test_every_schedule_page_answers_each_role_as_its_role_allows(client, roles,
 def test_posting_an_action_as_each_role(client, roles, plan, role):
     client.force_login(roles[role])
     url = reverse("schedule_action", args=[plan.client.code, plan.pk, "pause"])
-    response = client.post(url, {"reason": "Customer disputes the bill"})
+    response = client.post(url, {"reason": "Customer disputes the bill", "version": plan.version})
     expected = {"agent": 302, "supervisor": 302, "admin": 302, "auditor": 403, "outsider": 404}[role]
     assert response.status_code == expected
     plan.refresh_from_db()
@@ -131,7 +131,7 @@ def test_an_illegal_action_shows_the_reason(client, agent, plan):
     client.force_login(agent)
     url = reverse("schedule_action", args=[plan.client.code, plan.pk, "defer"])
     first_due = plan.payments.order_by("sequence").first().due_date
-    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "reason_code": "other", "reason": "x"})
+    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "reason_code": "other", "reason": "x", "version": 1})
     assert response.status_code == 200
     assert f"Defer to a date after the next due date, {first_due:%Y-%m-%d}" in response.content.decode()
 
@@ -149,9 +149,9 @@ def test_the_page_offers_only_the_steps_the_status_allows(client, agent, plan):
     resume = reverse("schedule_action", args=[plan.client.code, plan.pk, "resume"])
     body = client.get(plan.get_absolute_url()).content.decode()
     assert pause in body and resume not in body
-    client.post(pause, {"reason": "Dispute"})
+    client.post(pause, {"reason": "Dispute", "version": 1})
     body = client.get(plan.get_absolute_url()).content.decode()
     assert resume in body and pause not in body
     # A step the status does not allow is refused, not run.
-    response = client.post(pause, {"reason": "again"}, follow=True)
+    response = client.post(pause, {"reason": "again", "version": 2}, follow=True)
     assert "Pause is not possible: the schedule is paused." in response.content.decode()
