@@ -155,3 +155,61 @@ def test_the_page_offers_only_the_steps_the_status_allows(client, agent, plan):
     # A step the status does not allow is refused, not run.
     response = client.post(pause, {"reason": "again", "version": 2}, follow=True)
     assert "Pause is not possible: the schedule is paused." in response.content.decode()
+
+
+def action_data(plan, action) -> dict:
+    """A valid form of each action as the agent fills it in; the version is the page's."""
+    first = plan.payments.order_by("sequence").first()
+    return {
+        "defer": {"until": (first.due_date + dt.timedelta(days=20)).isoformat(), "reason_code": "other", "reason": "Asked for time"},
+        "pause": {"reason": "Dispute open"},
+        "resume": {"reason": "Dispute closed"},
+        "method": {"method": "card", "reason": "Pays by card now"},
+        "amount": {"amount": "700.00", "reason": "Added a service"},
+        "inquiry": {"channel": "phone", "summary": "Asked when the next payment is due", "outcome": ""},
+        "payment": {"scheduled_payment": first.pk, "amount": "10.00", "paid_on": dt.date.today().isoformat(), "method": "cash", "note": "Receipt 7"},
+        "fail": {"scheduled_payment": first.pk, "reason": "R01 insufficient funds"},
+        "cancel": {"reason": "Contract ended"},
+    }[action]
+
+
+def snapshot(plan):
+    return (
+        PaymentSchedule.objects.values().get(pk=plan.pk),
+        list(plan.payments.order_by("pk").values()),
+        AuditEvent.objects.filter(client=plan.client).count(),
+    )
+
+
+@pytest.mark.parametrize("action", [*ACTIONS, "resume"])
+def test_a_stale_post_of_each_action_is_refused_with_409_and_changes_nothing(client, agent, supervisor, plan, action):
+    if action == "resume":
+        services.schedule_pause(schedule=plan, actor="system:test", version=None, reason="Dispute")
+        plan.refresh_from_db()
+    url = reverse("schedule_action", args=[plan.client.code, plan.pk, action])
+    client.force_login(agent)
+    page_version = client.get(url).context["form"].initial["version"]
+    # Meanwhile a supervisor changes the schedule.
+    services.schedule_change_method(schedule=plan, actor=supervisor, version=page_version, method="check", reason="Customer asked")
+    before = snapshot(plan)
+
+    response = client.post(url, {**action_data(plan, action), "version": page_version})
+
+    assert response.status_code == 409
+    assert f"Schedule {plan.reference} was changed by someone else since you opened the page" in response.content.decode()
+    assert snapshot(plan) == before
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_each_action_page_carries_the_version_and_a_fresh_post_goes_through(client, agent, plan, action):
+    url = reverse("schedule_action", args=[plan.client.code, plan.pk, action])
+    client.force_login(agent)
+    body = client.get(url).content.decode()
+    assert '<input type="hidden" name="version" value="1"' in body
+    assert 'for="id_version"' not in body  # no label for a field nobody sees
+
+    response = client.post(url, {**action_data(plan, action), "version": 1})
+
+    assert response.status_code == 302, response.context["form"].errors
+    plan.refresh_from_db()
+    assert plan.version == (1 if action == "inquiry" else 2)
