@@ -11,7 +11,6 @@
 from .imports import ImportRejected, ImportResult, schedules_import_csv  # noqa: F401
 from .lifecycle import (  # noqa: F401
     INQUIRY_CHANNELS,
-    STEPS,
     schedule_cancel,
     schedule_change_amount,
     schedule_change_method,
