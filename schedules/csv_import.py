@@ -196,10 +196,6 @@ class ParsedFile:
     # The header's column names, normalized, in the file's order.
     columns: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
     def in_file_order(self, errors: list[RowError]) -> list[RowError]:
         """`errors` by line, and on a line by the column's place in the file (whole-row last)."""
         place = {name: index for index, name in enumerate(self.columns)}

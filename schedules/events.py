@@ -115,7 +115,7 @@ def _reminder(d: dict) -> str:
 
 register_subjects({SCHEDULE: "schedule"})
 register_system_actors(
-    {"system:nightly": "the nightly job", "system:reminders": "the reminder job", "system:import": "an import"}
+    {"system:nightly": "the nightly job", "system:reminders": "the reminder job", "system:import_schedules": "the schedule import"}
 )
 register(
     EventType("schedule.created", "Schedule created", SCHEDULE, _created),

@@ -3,9 +3,11 @@ from decimal import Decimal
 
 from django import forms
 
+from bpo_ledger.forms import ProjectForm, version_field
 from bpo_ledger.models import Customer, Membership, Role
 
 from .models import (
+    OPEN_PAYMENT_STATUSES,
     AutopayMethod,
     DeferralReason,
     PaymentMethod,
@@ -13,7 +15,7 @@ from .models import (
     ScheduledPayment,
     ScheduleKind,
 )
-from .services import INQUIRY_CHANNELS, KIND_FIELDS, ScheduleSpec
+from .services import INQUIRY_CHANNELS, KIND_FIELDS, ScheduleSpec, schedule_step_needs_reason
 
 
 class DateInput(forms.DateInput):
@@ -21,14 +23,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%d", **kwargs)
-
-
-class ProjectForm(forms.Form):
-    """Labels without a trailing colon, like the rest of the app."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
 
 
 class ScheduleForm(ProjectForm):
@@ -106,7 +100,21 @@ class ScheduleForm(ProjectForm):
         return ScheduleSpec(kind=self.kind, **values)
 
 
-class ReasonForm(ProjectForm):
+class ScheduleStepForm(ProjectForm):
+    """A step on a schedule: carries the version of the schedule the page showed, and asks for a
+    reason where the services say the step needs one."""
+
+    version = version_field()
+    reason_field = "reason"  # the field the log's reason is taken from
+
+    def __init__(self, *args, schedule, step, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["version"] = schedule.version
+        if self.reason_field in self.fields:
+            self.fields[self.reason_field].required = schedule_step_needs_reason(step)
+
+
+class ReasonForm(ScheduleStepForm):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Goes on the schedule's log.")
 
 
@@ -120,7 +128,7 @@ class DeferForm(ReasonForm):
     field_order = ["until", "reason_code", "approved_by", "reason"]
 
     def __init__(self, *args, schedule, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, schedule=schedule, **kwargs)
         self.fields["approved_by"].queryset = Membership.objects.filter(
             client=schedule.client_id, role=Role.SUPERVISOR
         ).select_related("user")
@@ -137,7 +145,7 @@ class MethodForm(ReasonForm):
     field_order = ["method", "autopay_method", "autopay_account", "mandate_reference", "reason"]
 
     def __init__(self, *args, schedule, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, schedule=schedule, **kwargs)
         self.fields["method"].initial = schedule.method
         if schedule.kind != ScheduleKind.AUTOPAY:
             for name in ("autopay_method", "autopay_account", "mandate_reference"):
@@ -150,7 +158,7 @@ class AmountForm(ReasonForm):
     field_order = ["amount", "reason"]
 
     def __init__(self, *args, schedule, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, schedule=schedule, **kwargs)
         self.fields["amount"].initial = schedule.amount
         self.fields["amount"].help_text = (
             "The new total of the plan, spread over the future unpaid installments."
@@ -159,23 +167,18 @@ class AmountForm(ReasonForm):
         )
 
 
-class InquiryForm(ProjectForm):
+class InquiryForm(ScheduleStepForm):
     channel = forms.ChoiceField(choices=[(c, c.replace("_", " ").capitalize()) for c in INQUIRY_CHANNELS])
     summary = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What the customer asked or said.")
     outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="What was agreed or done.")
 
-    def __init__(self, *args, schedule, **kwargs):
-        super().__init__(*args, **kwargs)
 
-
-class _PaymentChoiceForm(ProjectForm):
+class _PaymentChoiceForm(ScheduleStepForm):
     scheduled_payment = forms.ModelChoiceField(queryset=ScheduledPayment.objects.none(), label="Payment")
 
     def __init__(self, *args, schedule, **kwargs):
-        super().__init__(*args, **kwargs)
-        open_payments = ScheduledPayment.objects.filter(
-            schedule=schedule, status__in=("upcoming", "due", "partially_paid", "overdue")
-        ).order_by("sequence")
+        super().__init__(*args, schedule=schedule, **kwargs)
+        open_payments = ScheduledPayment.objects.filter(schedule=schedule, status__in=OPEN_PAYMENT_STATUSES).order_by("sequence")
         field = self.fields["scheduled_payment"]
         field.queryset = open_payments
         field.label_from_instance = lambda p: (
@@ -193,6 +196,8 @@ class RecordPaymentForm(_PaymentChoiceForm):
     note = forms.CharField(
         max_length=500, label="Reason / receipt", help_text="Why it is recorded by hand: receipt number, who took it."
     )
+
+    reason_field = "note"
 
 
 class FailPaymentForm(_PaymentChoiceForm):

@@ -135,6 +135,9 @@ class PaymentSchedule(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Optimistic concurrency: every change to the schedule or its payments made by a person
+    # moves it on, and a change made on a page that showed an older version is refused.
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

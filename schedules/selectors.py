@@ -1,13 +1,11 @@
 """Reads of schedules, always scoped by client or by the user's clients."""
 
-import datetime as dt
-
 from django.db.models import QuerySet
 
 from bpo_ledger.access import clients_for
 from bpo_ledger.models import Client, Customer
 
-from .models import OPEN_PAYMENT_STATUSES, PaymentSchedule, ScheduledPayment
+from .models import PaymentSchedule, ScheduledPayment
 
 
 def schedules_visible_to(*, user) -> QuerySet[PaymentSchedule]:
@@ -25,10 +23,3 @@ def scheduled_payments_of(*, schedule: PaymentSchedule) -> QuerySet[ScheduledPay
 
 def schedules_of_customer(*, customer: Customer) -> QuerySet[PaymentSchedule]:
     return PaymentSchedule.objects.filter(client=customer.client_id, customer=customer).select_related("client").order_by("-number")
-
-
-def scheduled_payments_due_between(*, client: Client, first: dt.date, last: dt.date) -> QuerySet[ScheduledPayment]:
-    """Open payments falling due in [first, last] (uses scheduled_payment_due_idx)."""
-    return ScheduledPayment.objects.filter(
-        client=client, status__in=OPEN_PAYMENT_STATUSES, due_date__range=(first, last)
-    )

@@ -4,11 +4,12 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
-from django_tables2 import LazyPaginator, RequestConfig
 
 from bpo_ledger.access import clients_for, membership_of_request
-from bpo_ledger.errors import DomainError
+from bpo_ledger.errors import DomainError, StaleError
+from bpo_ledger.forms import add_service_errors
 from bpo_ledger.selectors import audit_timeline
+from bpo_ledger.tables import paginate
 
 from . import selectors, services
 from .filters import ScheduleFilter
@@ -25,8 +26,6 @@ from .forms import (
 from .models import PaymentSchedule, ScheduleKind
 from .tables import ScheduledPaymentTable, ScheduleTable
 
-PAGE_SIZE = 50
-
 
 def _schedule_or_404(access, pk) -> PaymentSchedule:
     try:
@@ -42,8 +41,7 @@ def schedule_list(request):
     filterset = ScheduleFilter(
         request.GET, queryset=selectors.schedules_visible_to(user=request.user), clients=clients
     )
-    table = ScheduleTable(filterset.qs, order_by=request.GET.get("sort") or "next_due_date")
-    RequestConfig(request, paginate={"per_page": PAGE_SIZE, "paginator_class": LazyPaginator}).configure(table)
+    table = paginate(request, ScheduleTable(filterset.qs, order_by=request.GET.get("sort") or "next_due_date"))
     access = None
     code = request.GET.get("client")
     if code:
@@ -71,7 +69,7 @@ def schedule_create(request, code):
                 return redirect(schedule)
             preview = services.schedule_preview(client=access.client, spec=form.spec())
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
     return render(
         request,
         "schedules/schedule_form.html",
@@ -79,20 +77,11 @@ def schedule_create(request, code):
     )
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
-
-
 @login_required
 def schedule_detail(request, code, pk):
     access = membership_of_request(request, code)
     schedule = _schedule_or_404(access, pk)
-    payments = ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule))
-    RequestConfig(request, paginate={"per_page": 100, "paginator_class": LazyPaginator}).configure(payments)
+    payments = paginate(request, ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule)), per_page=100)
     log = audit_timeline(client=access.client, subject_type="paymentschedule", subject_id=schedule.pk)[:200]
     actions = [(name, label) for name, (label, _, _) in ACTIONS.items() if services.schedule_step_allowed(schedule, name)]
     return render(
@@ -105,15 +94,15 @@ def schedule_detail(request, code, pk):
 def _defer(schedule, user, data):
     approver = data["approved_by"].user if data.get("approved_by") else None
     services.schedule_defer(
-        schedule=schedule, actor=user, until=data["until"], reason_code=data["reason_code"],
-        reason=data["reason"], approved_by=approver,
+        schedule=schedule, actor=user, version=data["version"], until=data["until"],
+        reason_code=data["reason_code"], reason=data["reason"], approved_by=approver,
     )
     return "Deferred: the remaining due dates moved."
 
 
 def _method(schedule, user, data):
     services.schedule_change_method(
-        schedule=schedule, actor=user, method=data["method"], reason=data["reason"],
+        schedule=schedule, actor=user, version=data["version"], method=data["method"], reason=data["reason"],
         autopay_method=data.get("autopay_method") or "", autopay_account=data.get("autopay_account") or "",
         mandate_reference=data.get("mandate_reference") or "",
     )
@@ -121,33 +110,38 @@ def _method(schedule, user, data):
 
 
 def _amount(schedule, user, data):
-    services.schedule_change_amount(schedule=schedule, actor=user, amount=data["amount"], reason=data["reason"])
+    services.schedule_change_amount(
+        schedule=schedule, actor=user, version=data["version"], amount=data["amount"], reason=data["reason"]
+    )
     return "Amount changed for future payments."
 
 
 def _inquiry(schedule, user, data):
     services.schedule_log_inquiry(
-        schedule=schedule, actor=user, channel=data["channel"], summary=data["summary"], outcome=data["outcome"]
+        schedule=schedule, actor=user, version=data["version"], channel=data["channel"],
+        summary=data["summary"], outcome=data["outcome"],
     )
     return "Inquiry logged."
 
 
 def _payment(schedule, user, data):
     payment = services.scheduled_payment_record(
-        scheduled_payment=data["scheduled_payment"], actor=user, amount=data["amount"],
+        scheduled_payment=data["scheduled_payment"], actor=user, version=data["version"], amount=data["amount"],
         paid_on=data["paid_on"], method=data["method"], note=data["note"],
     )
     return f"Payment recorded on {payment.reference}: {payment.get_status_display().lower()}."
 
 
 def _fail(schedule, user, data):
-    payment = services.scheduled_payment_fail(scheduled_payment=data["scheduled_payment"], actor=user, reason=data["reason"])
+    payment = services.scheduled_payment_fail(
+        scheduled_payment=data["scheduled_payment"], actor=user, version=data["version"], reason=data["reason"]
+    )
     return f"Failed payment logged on {payment.reference}."
 
 
 def _status_change(service, message):
     def perform(schedule, user, data):
-        service(schedule=schedule, actor=user, reason=data["reason"])
+        service(schedule=schedule, actor=user, version=data["version"], reason=data["reason"])
         return message
 
     return perform
@@ -178,13 +172,18 @@ def schedule_action(request, code, pk, action):
     if not services.schedule_step_allowed(schedule, action):
         messages.error(request, f"{label} is not possible: the schedule is {schedule.get_status_display().lower()}.")
         return redirect(schedule)
-    kwargs = {} if form_class is ReasonForm else {"schedule": schedule}
-    form = form_class(request.POST or None, **kwargs)
+    form = form_class(request.POST or None, schedule=schedule, step=action)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             message = perform(schedule, request.user, form.cleaned_data)
-        except (DomainError, ValidationError) as exc:
-            form.add_error(None, exc.messages if isinstance(exc, ValidationError) else str(exc))
+        except StaleError as exc:
+            form.add_error(None, str(exc))
+            status = 409
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
         else:
             messages.success(request, message)
             return redirect(schedule)
@@ -192,4 +191,5 @@ def schedule_action(request, code, pk, action):
         request,
         "schedules/schedule_action.html",
         {"access": access, "schedule": schedule, "form": form, "label": label, "action": action},
+        status=status,
     )

@@ -1,15 +1,20 @@
 """A schedule's life after creation: deferrals, pauses, cancellation, method and amount changes,
-customers' inquiries. Each writes its AuditEvent (the schedule log) in the same transaction."""
+customers' inquiries. Each checks the actor's role, refuses a change to a version of the schedule
+the user no longer sees, and writes its AuditEvent (the schedule log) in the same transaction."""
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 
 from django.db import transaction
 from django.utils import timezone
 
+from bpo_ledger import locks
+from bpo_ledger.access import require_role
 from bpo_ledger.audit import Actor, audit_record
 from bpo_ledger.crypto import normalize_account
-from bpo_ledger.errors import DomainError
+from bpo_ledger.errors import DomainError, StaleError
 
 from .. import duedates
 from ..models import (
@@ -34,8 +39,66 @@ from .planning import (
 )
 
 
-def _locked(schedule: PaymentSchedule) -> PaymentSchedule:
-    return PaymentSchedule.objects.select_for_update().select_related("client", "customer").get(pk=schedule.pk)
+@dataclass(frozen=True)
+class Step:
+    """A step a person takes on a schedule: the statuses it may start from, and whether the
+    schedule's log needs a reason for it."""
+
+    allowed_from: tuple[str, ...]
+    needs_reason: bool = True
+
+
+OPEN = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
+# The schedule page offers only the steps the status allows, and its forms ask for a reason
+# where the step needs one; the services below refuse the same.
+STEPS = {
+    "defer": Step(OPEN),
+    "pause": Step((ScheduleStatus.ACTIVE,)),
+    "resume": Step((ScheduleStatus.PAUSED,)),
+    "method": Step(OPEN),
+    "amount": Step(OPEN),
+    # A customer may ask about any schedule; the summary of what they asked is the record.
+    "inquiry": Step(tuple(ScheduleStatus.values), needs_reason=False),
+    "payment": Step(OPEN),  # money recorded by hand: the receipt or who took it
+    "fail": Step(OPEN),
+    "cancel": Step(OPEN),
+}
+
+
+def schedule_step_allowed(schedule: PaymentSchedule, step: str) -> bool:
+    return schedule.status in STEPS[step].allowed_from
+
+
+def schedule_step_needs_reason(step: str) -> bool:
+    return STEPS[step].needs_reason
+
+
+def _reason(step: str, reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason and STEPS[step].needs_reason:
+        raise DomainError("Give a reason: it goes on the schedule's log.")
+    return reason
+
+
+def _current(schedule: PaymentSchedule, *, actor: Actor, version: int | None) -> PaymentSchedule:
+    """The schedule locked as it is now, once the actor may change it and it is still at `version`.
+
+    version is the one the user saw (None for jobs and services acting on the row as it is now).
+    """
+    require_role(actor, schedule.client)
+    current = locks.locked(PaymentSchedule.objects.select_related("client", "customer").filter(pk=schedule.pk)).get()
+    if version is not None and current.version != version:
+        raise StaleError(
+            f"Schedule {current.reference} was changed by someone else since you opened the page: "
+            "reload it and make your change again. Nothing was overwritten."
+        )
+    return current
+
+
+def _save_change(schedule: PaymentSchedule, *fields: str) -> None:
+    """Save the changed fields and move the version on: a page showing the old one is refused."""
+    schedule.version += 1
+    schedule.save(update_fields=[*fields, "version", "updated_at"])
 
 
 def _require_open(schedule: PaymentSchedule) -> None:
@@ -43,17 +106,10 @@ def _require_open(schedule: PaymentSchedule) -> None:
         raise DomainError(f"Schedule {schedule.reference} is {schedule.get_status_display().lower()}: it can no longer change.")
 
 
-def _reason_required(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("Give a reason: it goes on the schedule's log.")
-    return reason
-
-
-def _open_payments(schedule: PaymentSchedule):
-    return ScheduledPayment.objects.select_for_update().filter(
-        schedule=schedule, status__in=OPEN_PAYMENT_STATUSES
-    ).order_by("sequence")
+def _open_payments_locked(schedule: PaymentSchedule) -> list[ScheduledPayment]:
+    """The schedule's open payments, locked (after the schedule), in sequence order."""
+    open_payments = ScheduledPayment.objects.filter(schedule=schedule, status__in=OPEN_PAYMENT_STATUSES)
+    return sorted(locks.locked(open_payments), key=attrgetter("sequence"))
 
 
 @transaction.atomic
@@ -61,6 +117,7 @@ def schedule_defer(
     *,
     schedule: PaymentSchedule,
     actor: Actor,
+    version: int | None,
     until: dt.date,
     reason_code: str,
     reason: str,
@@ -68,11 +125,11 @@ def schedule_defer(
     today: dt.date | None = None,
 ) -> PaymentSchedule:
     """Move the remaining due dates so the next one falls on `until`; the old dates stay on record."""
-    schedule = _locked(schedule)
+    schedule = _current(schedule, actor=actor, version=version)
     _require_open(schedule)
-    reason = _reason_required(reason)
+    reason = _reason("defer", reason)
     today = today or client_today(schedule.client)
-    remaining = list(_open_payments(schedule))
+    remaining = _open_payments_locked(schedule)
     if not remaining:
         raise DomainError(f"Schedule {schedule.reference} has no open payment to defer.")
     first = remaining[0]
@@ -100,6 +157,7 @@ def schedule_defer(
         moves[payment.reference] = {"before": payment.due_date, "after": new_date}
         payment.due_date = new_date
         payment.status = _initial_status(new_date, today, schedule.client.grace_days)
+        payment.updated_at = timezone.now()  # bulk_update leaves auto_now fields as they were
     ScheduledPayment.objects.bulk_update(remaining, ["due_date", "status", "updated_at"])
     if schedule.kind in OPEN_ENDED_KINDS:
         # Later cycles continue from the new date, counted from the first moved payment.
@@ -113,7 +171,7 @@ def schedule_defer(
         schedule.horizon_until = horizon
     if schedule.kind == ScheduleKind.DEFERRED:
         schedule.deferred_until = until
-    schedule.save(update_fields=["cycle_start", "cycle_start_sequence", "anchor_day", "horizon_until", "deferred_until", "updated_at"])
+    _save_change(schedule, "cycle_start", "cycle_start_sequence", "anchor_day", "horizon_until", "deferred_until")
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     audit_record(
         client=schedule.client,
@@ -131,22 +189,19 @@ def schedule_defer(
     return schedule
 
 
-def _set_status(schedule: PaymentSchedule, *, actor: Actor, allowed_from: tuple, to: str, verb: str, reason: str) -> PaymentSchedule:
-    schedule = _locked(schedule)
-    reason = _reason_required(reason)
-    if schedule.status not in allowed_from:
+def _set_status(
+    schedule: PaymentSchedule, *, actor: Actor, version: int | None, step: str, to: str, verb: str, reason: str
+) -> PaymentSchedule:
+    schedule = _current(schedule, actor=actor, version=version)
+    reason = _reason(step, reason)
+    if not schedule_step_allowed(schedule, step):
         raise DomainError(
             f"Schedule {schedule.reference} is {schedule.get_status_display().lower()}; "
             f"it cannot be {verb.split('.')[1]}."
         )
     before = schedule.status
-    # Conditional UPDATE: only the writer that still sees the old status wins.
-    updated = PaymentSchedule.objects.filter(pk=schedule.pk, status=before).update(
-        status=to, updated_at=timezone.now()
-    )
-    if not updated:
-        raise DomainError("The schedule was changed by someone else; reload and try again.")
     schedule.status = to
+    _save_change(schedule, "status")
     audit_record(
         client=schedule.client,
         actor=actor,
@@ -157,45 +212,29 @@ def _set_status(schedule: PaymentSchedule, *, actor: Actor, allowed_from: tuple,
     return schedule
 
 
-# The schedule statuses each step may start from; the schedule page offers only these.
-OPEN = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
-STEP_STATUSES = {
-    "defer": OPEN, "method": OPEN, "amount": OPEN, "payment": OPEN, "fail": OPEN, "cancel": OPEN,
-    "pause": (ScheduleStatus.ACTIVE,),
-    "resume": (ScheduleStatus.PAUSED,),
-    "inquiry": tuple(ScheduleStatus.values),  # a customer may ask about any schedule
-}
-
-
-def schedule_step_allowed(schedule: PaymentSchedule, step: str) -> bool:
-    return schedule.status in STEP_STATUSES[step]
-
-
 @transaction.atomic
-def schedule_pause(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> PaymentSchedule:
+def schedule_pause(*, schedule: PaymentSchedule, actor: Actor, version: int | None, reason: str) -> PaymentSchedule:
     """Pause: no reminders go out and nothing falls overdue on the log until it resumes."""
-    return _set_status(schedule, actor=actor, allowed_from=STEP_STATUSES["pause"], to=ScheduleStatus.PAUSED, verb="schedule.paused", reason=reason)
+    return _set_status(
+        schedule, actor=actor, version=version, step="pause", to=ScheduleStatus.PAUSED, verb="schedule.paused", reason=reason
+    )
 
 
 @transaction.atomic
-def schedule_resume(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> PaymentSchedule:
-    return _set_status(schedule, actor=actor, allowed_from=STEP_STATUSES["resume"], to=ScheduleStatus.ACTIVE, verb="schedule.resumed", reason=reason)
+def schedule_resume(*, schedule: PaymentSchedule, actor: Actor, version: int | None, reason: str) -> PaymentSchedule:
+    return _set_status(
+        schedule, actor=actor, version=version, step="resume", to=ScheduleStatus.ACTIVE, verb="schedule.resumed", reason=reason
+    )
 
 
 @transaction.atomic
-def schedule_cancel(*, schedule: PaymentSchedule, actor: Actor, reason: str) -> PaymentSchedule:
+def schedule_cancel(*, schedule: PaymentSchedule, actor: Actor, version: int | None, reason: str) -> PaymentSchedule:
     """Cancel the schedule and every payment still open; paid ones stay as they are."""
     schedule = _set_status(
-        schedule,
-        actor=actor,
-        allowed_from=STEP_STATUSES["cancel"],
-        to=ScheduleStatus.CANCELLED,
-        verb="schedule.cancelled",
-        reason=reason,
+        schedule, actor=actor, version=version, step="cancel", to=ScheduleStatus.CANCELLED, verb="schedule.cancelled", reason=reason
     )
-    ScheduledPayment.objects.filter(schedule=schedule, status__in=OPEN_PAYMENT_STATUSES).update(
-        status=PaymentStatus.CANCELLED, updated_at=timezone.now()
-    )
+    open_payments = [p.pk for p in _open_payments_locked(schedule)]
+    ScheduledPayment.objects.filter(pk__in=open_payments).update(status=PaymentStatus.CANCELLED, updated_at=timezone.now())
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     return schedule
 
@@ -205,6 +244,7 @@ def schedule_change_method(
     *,
     schedule: PaymentSchedule,
     actor: Actor,
+    version: int | None,
     method: str,
     reason: str,
     autopay_method: str = "",
@@ -212,9 +252,9 @@ def schedule_change_method(
     mandate_reference: str = "",
 ) -> PaymentSchedule:
     """Change how the customer pays (and, for autopay, the mandate's account)."""
-    schedule = _locked(schedule)
+    schedule = _current(schedule, actor=actor, version=version)
     _require_open(schedule)
-    reason = _reason_required(reason)
+    reason = _reason("method", reason)
     before = {"method": schedule.method, "account": schedule.autopay_account_masked, "mandate": schedule.mandate_reference}
     schedule.method = method
     if schedule.kind == ScheduleKind.AUTOPAY:
@@ -232,7 +272,9 @@ def schedule_change_method(
         changes["account"] = {"before": before["account"], "after": after["account"]}
     if not changes:
         raise DomainError("Nothing changed: choose a different method or account.")
-    schedule.save()
+    _save_change(
+        schedule, "method", "autopay_method", "autopay_account", "autopay_account_last4", "mandate_reference"
+    )
     audit_record(
         client=schedule.client, actor=actor, verb="schedule.method_changed", subject=schedule,
         details={"reason": reason, "changes": changes},
@@ -242,19 +284,25 @@ def schedule_change_method(
 
 @transaction.atomic
 def schedule_change_amount(
-    *, schedule: PaymentSchedule, actor: Actor, amount: Decimal, reason: str, today: dt.date | None = None
+    *,
+    schedule: PaymentSchedule,
+    actor: Actor,
+    version: int | None,
+    amount: Decimal,
+    reason: str,
+    today: dt.date | None = None,
 ) -> PaymentSchedule:
     """Change the amount of future, untouched payments only; past and part-paid ones keep theirs.
 
     For an installment plan `amount` is the new total, spread over the future installments.
     """
-    schedule = _locked(schedule)
+    schedule = _current(schedule, actor=actor, version=version)
     _require_open(schedule)
-    reason = _reason_required(reason)
+    reason = _reason("amount", reason)
     if amount <= 0:
         raise DomainError("The amount must be more than zero.")
     today = today or client_today(schedule.client)
-    future = [p for p in _open_payments(schedule) if p.due_date >= today and p.amount_paid == 0]
+    future = [p for p in _open_payments_locked(schedule) if p.due_date >= today and p.amount_paid == 0]
     if not future:
         raise DomainError(f"Schedule {schedule.reference} has no future unpaid payment to change.")
     before_amount = schedule.amount
@@ -275,10 +323,10 @@ def schedule_change_amount(
     changed = {}
     for payment, new in zip(future, new_amounts, strict=True):
         changed[payment.reference] = {"before": payment.amount_due, "after": new}
-        payment.amount_due = new
+        payment.amount_due, payment.updated_at = new, timezone.now()
     ScheduledPayment.objects.bulk_update(future, ["amount_due", "updated_at"])
     schedule.amount = amount
-    schedule.save(update_fields=["amount", "updated_at"])
+    _save_change(schedule, "amount")
     audit_record(
         client=schedule.client, actor=actor, verb="schedule.amount_changed", subject=schedule,
         details={
@@ -295,9 +343,14 @@ INQUIRY_CHANNELS = ("phone", "email", "chat", "letter", "in_person")
 
 @transaction.atomic
 def schedule_log_inquiry(
-    *, schedule: PaymentSchedule, actor: Actor, channel: str, summary: str, outcome: str
+    *, schedule: PaymentSchedule, actor: Actor, version: int | None, channel: str, summary: str, outcome: str
 ) -> None:
-    """Put a customer's question about the schedule on its log."""
+    """Put a customer's question about the schedule on its log.
+
+    It changes nothing, so it leaves the version as it is; but an outcome agreed on a page that
+    showed an older version may no longer hold, so that is refused like a change.
+    """
+    schedule = _current(schedule, actor=actor, version=version)
     if channel not in INQUIRY_CHANNELS:
         raise DomainError(f"Unknown inquiry channel {channel!r}; use one of {', '.join(INQUIRY_CHANNELS)}.")
     if not summary.strip():

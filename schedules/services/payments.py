@@ -1,5 +1,5 @@
 """One scheduled payment at a time: money recorded by hand, failed collections, write-offs and
-corrections. Each is on its schedule's log."""
+corrections. Each is on its schedule's log and moves the schedule's version on."""
 
 import datetime as dt
 from decimal import Decimal
@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from bpo_ledger import locks
 from bpo_ledger.audit import Actor, audit_record
 from bpo_ledger.errors import DomainError
 
@@ -14,12 +15,17 @@ from ..models import (
     PaymentStatus,
     ScheduledPayment,
 )
-from .lifecycle import _reason_required
+from .lifecycle import _current, _reason, _save_change
 from .planning import _initial_status, client_today, schedules_refresh_rollups
 
 
-def _payment_locked(scheduled_payment: ScheduledPayment) -> ScheduledPayment:
-    return ScheduledPayment.objects.select_for_update().select_related("schedule__client", "schedule__customer").get(pk=scheduled_payment.pk)
+def _payment_current(scheduled_payment: ScheduledPayment, *, actor: Actor, version: int | None) -> ScheduledPayment:
+    """The payment locked after its schedule (the lock order), once the actor may change it and
+    the schedule is still at `version`; its .schedule is the locked schedule."""
+    schedule = _current(scheduled_payment.schedule, actor=actor, version=version)
+    payment = locks.locked(ScheduledPayment.objects.filter(pk=scheduled_payment.pk)).get()
+    payment.schedule = schedule
+    return payment
 
 
 @transaction.atomic
@@ -27,16 +33,19 @@ def scheduled_payment_record(
     *,
     scheduled_payment: ScheduledPayment,
     actor: Actor,
+    version: int | None = None,
     amount: Decimal,
     paid_on: dt.date,
     method: str,
-    note: str = "",
+    note: str,
 ) -> ScheduledPayment:
-    """Record money received outside the bank files (cash, a card taken by phone)."""
-    payment = _payment_locked(scheduled_payment)
+    """Record money received outside the bank files (cash, a card taken by phone); `note` says
+    how (a receipt number, who took it)."""
+    payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
     if not payment.is_open:
         raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
+    note = _reason("payment", note)
     if amount <= 0:
         raise DomainError("The amount must be more than zero.")
     if amount > payment.amount_outstanding:
@@ -51,6 +60,7 @@ def scheduled_payment_record(
     else:
         payment.status = PaymentStatus.PARTIALLY_PAID
     payment.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
+    _save_change(schedule)
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     audit_record(
         client=schedule.client, actor=actor, verb="payment.recorded", subject=schedule,
@@ -71,12 +81,17 @@ def scheduled_payment_record(
 
 @transaction.atomic
 def scheduled_payment_fail(
-    *, scheduled_payment: ScheduledPayment, actor: Actor, reason: str, today: dt.date | None = None
+    *,
+    scheduled_payment: ScheduledPayment,
+    actor: Actor,
+    version: int | None,
+    reason: str,
+    today: dt.date | None = None,
 ) -> ScheduledPayment:
     """A collection attempt failed (a debit bounced, a card declined): on the log, still owed."""
-    payment = _payment_locked(scheduled_payment)
+    payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
-    reason = _reason_required(reason)
+    reason = _reason("fail", reason)
     if not payment.is_open:
         raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
     today = today or client_today(schedule.client)
@@ -84,6 +99,7 @@ def scheduled_payment_fail(
     if payment.status == PaymentStatus.UPCOMING and payment.due_date <= today:
         payment.status = _initial_status(payment.due_date, today, schedule.client.grace_days)
         payment.save(update_fields=["status", "updated_at"])
+    _save_change(schedule)
     audit_record(
         client=schedule.client, actor=actor, verb="payment.failed", subject=schedule,
         details={"reference": payment.reference, "reason": reason, "status": {"before": before, "after": payment.status}},
@@ -92,9 +108,11 @@ def scheduled_payment_fail(
 
 
 @transaction.atomic
-def scheduled_payment_waive(*, scheduled_payment: ScheduledPayment, actor: Actor, amount: Decimal, reason: str) -> ScheduledPayment:
+def scheduled_payment_waive(
+    *, scheduled_payment: ScheduledPayment, actor: Actor, version: int | None = None, amount: Decimal, reason: str
+) -> ScheduledPayment:
     """Write off part or all of what is outstanding (an approved adjustment); on the schedule's log."""
-    payment = _payment_locked(scheduled_payment)
+    payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
     if not payment.is_open:
         raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
@@ -109,6 +127,7 @@ def scheduled_payment_waive(*, scheduled_payment: ScheduledPayment, actor: Actor
         if payment.amount_due <= payment.amount_paid:
             payment.status = PaymentStatus.PAID
     payment.save(update_fields=["amount_due", "status", "updated_at"])
+    _save_change(schedule)
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     audit_record(
         client=schedule.client, actor=actor, verb="payment.written_off", subject=schedule,
@@ -125,10 +144,10 @@ def scheduled_payment_waive(*, scheduled_payment: ScheduledPayment, actor: Actor
 
 @transaction.atomic
 def scheduled_payment_correct_amount(
-    *, scheduled_payment: ScheduledPayment, actor: Actor, amount_due: Decimal, reason: str
+    *, scheduled_payment: ScheduledPayment, actor: Actor, version: int | None = None, amount_due: Decimal, reason: str
 ) -> ScheduledPayment:
     """Correct what one payment should have been (an approved adjustment); on the schedule's log."""
-    payment = _payment_locked(scheduled_payment)
+    payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
     if amount_due <= 0:
         raise DomainError("The corrected amount must be more than zero.")
@@ -141,6 +160,7 @@ def scheduled_payment_correct_amount(
     elif payment.status == PaymentStatus.PAID:
         payment.status = PaymentStatus.PARTIALLY_PAID
     payment.save(update_fields=["amount_due", "status", "updated_at"])
+    _save_change(schedule)
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     audit_record(
         client=schedule.client, actor=actor, verb="payment.amount_corrected", subject=schedule,

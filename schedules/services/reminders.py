@@ -9,7 +9,6 @@ because a second message is worse than a missing one that the log shows.
 """
 
 import datetime as dt
-import logging
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,12 +20,15 @@ from django.template import engines
 from django.template.loader import get_template
 from django.utils import timezone
 
+from bpo_ledger import locks
 from bpo_ledger.audit import PendingEvent, audit_record_many
 from bpo_ledger.bulk import bulk_update
 from bpo_ledger.clock import client_today
 from bpo_ledger.models import Channel, Client
+from bpo_ledger.money import format_amount
 
 from ..models import (
+    OPEN_PAYMENT_STATUSES,
     Reminder,
     ReminderKind,
     ReminderStatus,
@@ -34,8 +36,6 @@ from ..models import (
     ScheduleStatus,
 )
 from ..sms import get_sms_backend
-
-log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200  # a sender that dies loses at most this many outcomes (marked unknown, not resent)
 MAX_ATTEMPTS = 3
@@ -85,7 +85,7 @@ FROM schedules_scheduledpayment sp
 JOIN schedules_paymentschedule s ON s.id = sp.schedule_id
 CROSS JOIN ({channels}) ch
 WHERE sp.client_id = %(client)s AND sp.due_date = %(due_date)s AND s.status = 'active'
-  AND sp.status IN ('upcoming', 'due', 'partially_paid', 'overdue')
+  AND sp.status IN ({open_statuses})
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -103,14 +103,16 @@ def reminders_queue(*, client: Client, today: dt.date) -> int:
     if not channels:
         return 0
     channel_sql = " UNION ALL ".join(f"SELECT %(ch{i})s AS channel" for i in range(len(channels)))
-    sql = QUEUE_SQL.format(channels=channel_sql)
+    open_sql = ", ".join(f"%(open{i})s" for i in range(len(OPEN_PAYMENT_STATUSES)))
+    sql = QUEUE_SQL.format(channels=channel_sql, open_statuses=open_sql)
+    open_params = {f"open{i}": str(status) for i, status in enumerate(OPEN_PAYMENT_STATUSES)}
     created = 0
     now = timezone.now()
     with connection.cursor() as cursor:
         for due_date, kind, autopay_kind, days in _wanted(client, today):
             params = {
                 "client": client.pk, "due_date": due_date, "kind": kind, "autopay_kind": autopay_kind,
-                "days": days, "now": now, **{f"ch{i}": c for i, c in enumerate(channels)},
+                "days": days, "now": now, **{f"ch{i}": c for i, c in enumerate(channels)}, **open_params,
             }
             cursor.execute(sql, params)
             created += len(cursor.fetchall())
@@ -125,13 +127,10 @@ def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> list[Reminder
     """
     token = uuid.uuid4()
     with transaction.atomic():
-        ids = list(
-            Reminder.objects.select_for_update(skip_locked=True)
-            .filter(client=client, status=ReminderStatus.QUEUED, id__gt=after_id)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .order_by("id")
-            .values_list("id", flat=True)[:BATCH_SIZE]
+        queued = Reminder.objects.filter(client=client, status=ReminderStatus.QUEUED, id__gt=after_id).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
         )
+        ids = list(locks.locked(queued, skip_locked=True).values_list("id", flat=True)[:BATCH_SIZE])
         if not ids:
             return []
         # Conditional UPDATE: only rows still queued are taken, and tagged as ours. claimed_at is
@@ -197,7 +196,7 @@ class _Renderer:
         schedule = payment.schedule
         context = {
             "customer_name": schedule.customer.name,
-            "amount": f"{payment.amount_outstanding:,.2f}",
+            "amount": format_amount(payment.amount_outstanding),
             "currency": schedule.currency,
             "due_date": payment.due_date.strftime("%d %B %Y").lstrip("0"),
             "reference": payment.reference,
@@ -344,11 +343,14 @@ def reminders_sweep_stale(*, now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     stale = list(
-        # of=self: lock the reminders only, not the joined clients (whose rows guard the audit
-        # chain and every insert that references them) nor the scheduled payments.
-        Reminder.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(status=ReminderStatus.SENDING, claimed_at__lt=now - STALE_AFTER)
-        .select_related("scheduled_payment", "client")
+        # Locks the reminders only, not the joined clients (whose rows guard the audit chain and
+        # every insert that references them) nor the scheduled payments.
+        locks.locked(
+            Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lt=now - STALE_AFTER).select_related(
+                "scheduled_payment", "client"
+            ),
+            skip_locked=True,
+        )
     )
     by_client: dict[int, list] = {}
     for reminder in stale:

@@ -288,6 +288,50 @@ def test_the_help_documents_every_column(capsys):
         assert f"\n  {column.name}" in text
 
 
+# The service under the command, for an upload page or a task
+
+
+def test_the_service_imports_a_file_given_as_text_and_counts_what_it_did(client_a, agent):
+    from bpo_ledger.models import AuditEvent
+    from schedules.services import ImportResult, schedules_import_csv
+
+    text = (DATA / "good.csv").read_text()
+
+    assert schedules_import_csv(client=client_a, data=text, actor=agent) == ImportResult(
+        customers_created=3, schedules_created=5, already_imported=0
+    )
+    assert schedules_import_csv(client=client_a, data=text, actor=agent) == ImportResult(
+        customers_created=0, schedules_created=0, already_imported=5
+    )
+    assert counts(client_a)["schedules"] == 5
+    assert {e.actor for e in AuditEvent.objects.filter(client=client_a)} == {agent}
+
+
+def test_the_service_rejects_a_bad_file_with_every_problem_and_keeps_nothing(client_a):
+    from schedules.services import ImportRejected, schedules_import_csv
+
+    before = counts(client_a)
+
+    with pytest.raises(ImportRejected) as rejected:
+        schedules_import_csv(client=client_a, data=(DATA / "bad.csv").read_bytes())
+
+    assert str(rejected.value) == "8 problems found; nothing was imported."
+    assert [error.line for error in rejected.value.errors] == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert str(rejected.value.errors[1]) == 'line 4, column amount: "12,x" is not an amount (such as 1234.50 or 1,234.50)'
+    assert counts(client_a) == before  # the customers made to check the rows are gone too
+
+
+@pytest.mark.parametrize("who", ["auditor", "outsider"])
+def test_the_service_refuses_an_auditor_and_an_outsider(client_a, request, who):
+    from django.core.exceptions import PermissionDenied
+
+    from schedules.services import schedules_import_csv
+
+    with pytest.raises(PermissionDenied):
+        schedules_import_csv(client=client_a, data=(DATA / "good.csv").read_text(), actor=request.getfixturevalue(who))
+    assert counts(client_a) == {"customers": 0, "schedules": 0, "payments": 0, "events": 0}
+
+
 # The parser (no database)
 
 
@@ -302,7 +346,7 @@ def test_the_parser_imports_nothing_of_django():
 def test_the_parser_reads_the_good_file_into_rows_and_customers():
     parsed = parse_schedules_csv((DATA / "good.csv").read_bytes())
 
-    assert parsed.ok
+    assert parsed.errors == []
     assert [row.line for row in parsed.rows] == [2, 3, 4, 5, 6]
     assert list(parsed.customers) == ["CRM-100", "CRM-101", "CRM-102"]
     plan = parsed.rows[1]
@@ -375,7 +419,7 @@ def test_headers_are_case_insensitive_and_trimmed_and_a_bom_is_dropped():
         'C-1,Ann,S-1,One_Time,"1,000.00",2027-01-01\r\n'.encode()
     )
 
-    assert parsed.ok
+    assert parsed.errors == []
     assert (parsed.rows[0].kind, parsed.rows[0].amount) == ("one_time", Decimal("1000.00"))
 
 

@@ -181,7 +181,7 @@ def test_a_part_paid_payment_is_reminded_of_what_is_still_outstanding(acme, mail
     schedule = make_schedule(acme, customer, due=TODAY + dt.timedelta(days=7), today=TODAY, amount="300.00")
     payment = scheduled_payment_record(
         scheduled_payment=first_payment(schedule), actor="system:test", amount=Decimal("120.00"),
-        paid_on=TODAY, method="card",
+        paid_on=TODAY, method="card", note="paid by phone",
     )
     assert payment.status == PaymentStatus.PARTIALLY_PAID
 
@@ -249,12 +249,12 @@ def test_it_never_reminds_of_paid_waived_or_cancelled_payments_or_paused_schedul
     }
     scheduled_payment_record(
         scheduled_payment=first_payment(schedules["paid"]), actor="system:test", amount=Decimal("250.00"),
-        paid_on=TODAY, method="card",
+        paid_on=TODAY, method="card", note="paid by phone",
     )
     # No waive service yet: the status is what matters here.
     ScheduledPayment.objects.filter(schedule=schedules["waived"]).update(status=PaymentStatus.WAIVED)
-    schedule_cancel(schedule=schedules["cancelled"], actor="system:test", reason="Contract ended")
-    schedule_pause(schedule=schedules["paused"], actor="system:test", reason="Customer in hospital")
+    schedule_cancel(schedule=schedules["cancelled"], actor="system:test", version=None, reason="Contract ended")
+    schedule_pause(schedule=schedules["paused"], actor="system:test", version=None, reason="Customer in hospital")
 
     reminders_send(client=acme, now=NOW)
 
@@ -280,12 +280,12 @@ def test_what_changes_while_a_reminder_waits_is_checked_when_it_is_sent(acme, ma
 
     scheduled_payment_record(
         scheduled_payment=first_payment(schedules["paid"]), actor="system:test", amount=Decimal("300.00"),
-        paid_on=TODAY, method="card",
+        paid_on=TODAY, method="card", note="paid by phone",
     )
-    schedule_pause(schedule=schedules["paused"], actor="system:test", reason="Dispute")
+    schedule_pause(schedule=schedules["paused"], actor="system:test", version=None, reason="Dispute")
     scheduled_payment_record(
         scheduled_payment=first_payment(schedules["part"]), actor="system:test", amount=Decimal("100.00"),
-        paid_on=TODAY, method="card",
+        paid_on=TODAY, method="card", note="paid by phone",
     )
     ledger_services.customer_update(customer=customers["part"], actor="system:test", version=None, sms_consent=False)
     run = reminders_send(client=acme, now=three_am_tokyo + dt.timedelta(hours=5))

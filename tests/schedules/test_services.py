@@ -4,10 +4,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from bpo_ledger.audit import audit_verify
-from bpo_ledger.errors import DomainError
+from bpo_ledger.errors import DomainError, StaleError
+from bpo_ledger.models import AuditEvent
 from bpo_ledger.selectors import audit_timeline
 from schedules import services
 from schedules.models import PaymentSchedule, ScheduledPayment
@@ -110,7 +111,7 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
     plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 12, 10), frequency="monthly", installment_count=3)
     before = [d for d, _, _ in dues(plan)]
     services.schedule_defer(
-        schedule=plan, actor=agent, until=dt.date(2027, 2, 10), reason_code="hardship",
+        schedule=plan, actor=agent, version=None, until=dt.date(2027, 2, 10), reason_code="hardship",
         reason="Customer lost their job", approved_by=supervisor, today=TODAY,
     )
     payments = list(plan.payments.order_by("sequence"))
@@ -126,12 +127,12 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
 def test_defer_refuses_a_date_before_the_next_due_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 10))
     with pytest.raises(DomainError, match="after the next due date, 2026-12-10"):
-        services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
+        services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
 
 
 def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
-    services.schedule_defer(schedule=plan, actor=agent, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
+    services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
     services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 1))
     dates = [d for d, _, _ in dues(plan)]
     # Feb 15, 2027 is Presidents' Day: the payment rolls to Tuesday.
@@ -141,30 +142,30 @@ def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(cli
 
 def test_pause_resume_cancel_are_logged_with_before_and_after(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
-    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute open")
+    services.schedule_pause(schedule=plan, actor=agent, version=None, reason="Dispute open")
     with pytest.raises(DomainError, match="is paused; it cannot be paused"):
-        services.schedule_pause(schedule=plan, actor=agent, reason="again")
-    services.schedule_resume(schedule=plan, actor=agent, reason="Dispute closed")
-    services.schedule_cancel(schedule=plan, actor=agent, reason="Customer moved away")
+        services.schedule_pause(schedule=plan, actor=agent, version=None, reason="again")
+    services.schedule_resume(schedule=plan, actor=agent, version=None, reason="Dispute closed")
+    services.schedule_cancel(schedule=plan, actor=agent, version=None, reason="Customer moved away")
     verbs = [(e.verb, e.details["changes"]["status"]["after"]) for e in log(plan)[:3]]
     assert verbs == [("schedule.cancelled", "cancelled"), ("schedule.resumed", "active"), ("schedule.paused", "paused")]
     assert set(plan.payments.values_list("status", flat=True)) == {"cancelled"}
     with pytest.raises(DomainError, match="can no longer change"):
-        services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("5"), reason="x", today=TODAY)
+        services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("5"), reason="x", today=TODAY)
 
 
 def test_a_reason_is_required(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("5"), start_date=dt.date(2026, 12, 1))
     with pytest.raises(DomainError, match="Give a reason"):
-        services.schedule_pause(schedule=plan, actor=agent, reason="  ")
+        services.schedule_pause(schedule=plan, actor=agent, version=None, reason="  ")
 
 
 def test_amount_change_touches_future_unpaid_payments_only(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 10, 1), frequency="monthly", cycles=5)
     # Oct and Nov are past; Nov 2 was paid in part.
     nov = plan.payments.get(sequence=2)
-    services.scheduled_payment_record(scheduled_payment=nov, actor=agent, amount=Decimal("5.00"), paid_on=TODAY, method="cash")
-    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("25.00"), reason="Tariff change", today=TODAY)
+    services.scheduled_payment_record(scheduled_payment=nov, actor=agent, amount=Decimal("5.00"), paid_on=TODAY, method="cash", note="receipt 1")
+    services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("25.00"), reason="Tariff change", today=TODAY)
     assert [a for _, a, _ in dues(plan)] == [Decimal("20.00"), Decimal("20.00"), Decimal("25.00"), Decimal("25.00"), Decimal("25.00")]
     event = log(plan)[0]
     assert event.details["changes"]["amount"] == {"before": "20.00", "after": "25.00"}
@@ -173,7 +174,7 @@ def test_amount_change_touches_future_unpaid_payments_only(client_a, customer_a,
 
 def test_amount_change_of_an_installment_plan_respreads_the_new_total(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 11, 1), frequency="monthly", installment_count=3)
-    services.schedule_change_amount(schedule=plan, actor=agent, amount=Decimal("400.00"), reason="Added a service", today=TODAY)
+    services.schedule_change_amount(schedule=plan, actor=agent, version=None, amount=Decimal("400.00"), reason="Added a service", today=TODAY)
     amounts = [a for _, a, _ in dues(plan)]
     assert amounts == [Decimal("100.00"), Decimal("150.00"), Decimal("150.00")]
     assert sum(amounts) == Decimal("400.00")
@@ -186,8 +187,8 @@ def test_recording_payments_moves_statuses_and_refuses_overpayment(client_a, cus
     payment.refresh_from_db()
     assert payment.status == "partially_paid" and payment.amount_paid == Decimal("40.00")
     with pytest.raises(DomainError, match="more than the 60.00 outstanding"):
-        services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("70.00"), paid_on=TODAY, method="card")
-    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("60.00"), paid_on=TODAY, method="card")
+        services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("70.00"), paid_on=TODAY, method="card", note="by phone")
+    services.scheduled_payment_record(scheduled_payment=payment, actor=agent, amount=Decimal("60.00"), paid_on=TODAY, method="card", note="by phone")
     payment.refresh_from_db()
     plan.refresh_from_db()
     assert payment.status == "paid" and payment.paid_at is not None
@@ -197,13 +198,13 @@ def test_recording_payments_moves_statuses_and_refuses_overpayment(client_a, cus
 
 def test_failed_payment_and_inquiry_go_on_the_log(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 11, 20))
-    services.scheduled_payment_fail(scheduled_payment=plan.payments.get(), actor=agent, reason="R01 insufficient funds", today=TODAY)
-    services.schedule_log_inquiry(schedule=plan, actor=agent, channel="phone", summary="Asked for a payment date", outcome="Will pay Friday")
+    services.scheduled_payment_fail(scheduled_payment=plan.payments.get(), actor=agent, version=None, reason="R01 insufficient funds", today=TODAY)
+    services.schedule_log_inquiry(schedule=plan, actor=agent, version=None, channel="phone", summary="Asked for a payment date", outcome="Will pay Friday")
     inquiry, failed = log(plan)[:2]
     assert failed.verb == "payment.failed" and failed.details["reason"] == "R01 insufficient funds"
     assert inquiry.verb == "inquiry.logged" and inquiry.details["outcome"] == "Will pay Friday"
     with pytest.raises(DomainError, match="Unknown inquiry channel"):
-        services.schedule_log_inquiry(schedule=plan, actor=agent, channel="pigeon", summary="x", outcome="")
+        services.schedule_log_inquiry(schedule=plan, actor=agent, version=None, channel="pigeon", summary="x", outcome="")
 
 
 def test_nightly_moves_upcoming_to_due_and_due_to_overdue_after_grace(client_a, customer_a):
@@ -226,6 +227,136 @@ def test_nightly_moves_upcoming_to_due_and_due_to_overdue_after_grace(client_a, 
 
 def test_paused_schedules_do_not_fall_overdue(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 1))
-    services.schedule_pause(schedule=plan, actor=agent, reason="Dispute")
+    services.schedule_pause(schedule=plan, actor=agent, version=None, reason="Dispute")
     services.scheduled_payments_advance(client=client_a, today=dt.date(2026, 12, 20))
     assert ScheduledPayment.objects.get(schedule=plan).status == "upcoming"
+
+
+# Every change through the lifecycle and payment services: by a role that may write, to the
+# version of the schedule the user saw.
+
+
+def _first(plan):
+    return plan.payments.order_by("sequence").first()
+
+
+CHANGES = {
+    "defer": lambda plan, **who: services.schedule_defer(
+        schedule=plan, until=dt.date(2027, 2, 10), reason_code="other", reason="Asked for time", today=TODAY, **who
+    ),
+    "pause": lambda plan, **who: services.schedule_pause(schedule=plan, reason="Dispute open", **who),
+    "resume": lambda plan, **who: services.schedule_resume(schedule=plan, reason="Dispute closed", **who),
+    "cancel": lambda plan, **who: services.schedule_cancel(schedule=plan, reason="Contract ended", **who),
+    "method": lambda plan, **who: services.schedule_change_method(schedule=plan, method="card", reason="Pays by card now", **who),
+    "amount": lambda plan, **who: services.schedule_change_amount(
+        schedule=plan, amount=Decimal("400.00"), reason="Added a service", today=TODAY, **who
+    ),
+    "payment": lambda plan, **who: services.scheduled_payment_record(
+        scheduled_payment=_first(plan), amount=Decimal("10.00"), paid_on=TODAY, method="cash", note="Receipt 7", **who
+    ),
+    "fail": lambda plan, **who: services.scheduled_payment_fail(scheduled_payment=_first(plan), reason="R01", today=TODAY, **who),
+    "write-off": lambda plan, **who: services.scheduled_payment_waive(
+        scheduled_payment=_first(plan), amount=Decimal("10.00"), reason="Goodwill", **who
+    ),
+    "correction": lambda plan, **who: services.scheduled_payment_correct_amount(
+        scheduled_payment=_first(plan), amount_due=Decimal("90.00"), reason="Priced wrong", **who
+    ),
+}
+
+
+@pytest.fixture(params=sorted(CHANGES))
+def step(request, client_a, customer_a):
+    """(name, a schedule it applies to, the change): an installment plan of 3 x 100.00 from Dec 10."""
+    plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 12, 10), frequency="monthly", installment_count=3)
+    if request.param == "resume":
+        services.schedule_pause(schedule=plan, actor="system:test", version=None, reason="Dispute")
+        plan.refresh_from_db()
+    return request.param, plan, CHANGES[request.param]
+
+
+def state(plan):
+    """What a change would touch: the schedule, its payments, the client's log."""
+    return (
+        PaymentSchedule.objects.values().get(pk=plan.pk),
+        list(ScheduledPayment.objects.filter(schedule=plan).order_by("pk").values()),
+        AuditEvent.objects.filter(client=plan.client).count(),
+    )
+
+
+def test_each_change_moves_the_schedule_version_on(step, agent):
+    name, plan, change = step
+    seen = plan.version
+
+    change(plan, actor=agent, version=seen)
+
+    plan.refresh_from_db()
+    assert plan.version == seen + 1, name
+
+
+def test_a_change_to_a_version_someone_else_moved_on_is_refused_and_changes_nothing(step, agent, supervisor):
+    name, plan, change = step
+    seen = plan.version
+    services.schedule_change_method(schedule=plan, actor=supervisor, version=seen, method="check", reason="Customer asked")
+    before = state(plan)
+
+    with pytest.raises(StaleError, match=f"Schedule {plan.reference} was changed by someone else .* Nothing was overwritten"):
+        change(plan, actor=agent, version=seen)
+
+    assert state(plan) == before, name
+
+
+def test_jobs_and_services_acting_on_the_row_as_it_is_now_pass_no_version(step):
+    name, plan, change = step
+    seen = plan.version
+
+    change(plan, actor="system:test", version=None)
+
+    plan.refresh_from_db()
+    assert plan.version == seen + 1, name
+
+
+@pytest.mark.parametrize("who", ["auditor", "outsider"])
+def test_auditors_and_outsiders_are_refused_by_the_service_itself(step, request, who):
+    name, plan, change = step
+    before = state(plan)
+
+    with pytest.raises(PermissionDenied):
+        change(plan, actor=request.getfixturevalue(who), version=plan.version)
+
+    assert state(plan) == before, name
+
+
+@pytest.mark.parametrize("who", ["auditor", "outsider"])
+def test_an_inquiry_is_refused_to_auditors_and_outsiders(client_a, customer_a, request, who):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 12, 1))
+    with pytest.raises(PermissionDenied):
+        services.schedule_log_inquiry(
+            schedule=plan, actor=request.getfixturevalue(who), version=1, channel="phone", summary="Asked", outcome=""
+        )
+    assert len(log(plan)) == 1  # only its creation
+
+
+def test_an_inquiry_changes_nothing_so_keeps_the_version_but_a_stale_one_is_refused(client_a, customer_a, agent, supervisor):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 12, 1))
+    services.schedule_log_inquiry(schedule=plan, actor=agent, version=1, channel="phone", summary="Asked", outcome="Pays Friday")
+    plan.refresh_from_db()
+    assert plan.version == 1
+    services.schedule_pause(schedule=plan, actor=supervisor, version=1, reason="Dispute")
+    # The agent's page still shows the schedule active: what they agreed may no longer hold.
+    with pytest.raises(StaleError):
+        services.schedule_log_inquiry(schedule=plan, actor=agent, version=1, channel="phone", summary="Asked again", outcome="Pays Monday")
+    assert [e.verb for e in log(plan)] == ["schedule.paused", "inquiry.logged", "schedule.created"]
+
+
+def test_recording_a_payment_by_hand_needs_a_note(client_a, customer_a, agent):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("100.00"), start_date=dt.date(2026, 12, 1))
+    with pytest.raises(DomainError, match="Give a reason"):
+        services.scheduled_payment_record(scheduled_payment=_first(plan), actor=agent, version=1, amount=Decimal("5.00"), paid_on=TODAY, method="cash", note=" ")
+    assert _first(plan).amount_paid == 0
+
+
+def test_the_nightly_command_refuses_a_date_it_cannot_read(client_a):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"--date '2026-11-31' is not a date; use a date such as 2026-11-23"):
+        call_command("schedules_nightly", "--date", "2026-11-31")

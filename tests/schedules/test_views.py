@@ -47,7 +47,7 @@ def test_every_schedule_page_answers_each_role_as_its_role_allows(client, roles,
 def test_posting_an_action_as_each_role(client, roles, plan, role):
     client.force_login(roles[role])
     url = reverse("schedule_action", args=[plan.client.code, plan.pk, "pause"])
-    response = client.post(url, {"reason": "Customer disputes the bill"})
+    response = client.post(url, {"reason": "Customer disputes the bill", "version": plan.version})
     expected = {"agent": 302, "supervisor": 302, "admin": 302, "auditor": 403, "outsider": 404}[role]
     assert response.status_code == expected
     plan.refresh_from_db()
@@ -131,7 +131,7 @@ def test_an_illegal_action_shows_the_reason(client, agent, plan):
     client.force_login(agent)
     url = reverse("schedule_action", args=[plan.client.code, plan.pk, "defer"])
     first_due = plan.payments.order_by("sequence").first().due_date
-    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "reason_code": "other", "reason": "x"})
+    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "reason_code": "other", "reason": "x", "version": 1})
     assert response.status_code == 200
     assert f"Defer to a date after the next due date, {first_due:%Y-%m-%d}" in response.content.decode()
 
@@ -149,9 +149,67 @@ def test_the_page_offers_only_the_steps_the_status_allows(client, agent, plan):
     resume = reverse("schedule_action", args=[plan.client.code, plan.pk, "resume"])
     body = client.get(plan.get_absolute_url()).content.decode()
     assert pause in body and resume not in body
-    client.post(pause, {"reason": "Dispute"})
+    client.post(pause, {"reason": "Dispute", "version": 1})
     body = client.get(plan.get_absolute_url()).content.decode()
     assert resume in body and pause not in body
     # A step the status does not allow is refused, not run.
-    response = client.post(pause, {"reason": "again"}, follow=True)
+    response = client.post(pause, {"reason": "again", "version": 2}, follow=True)
     assert "Pause is not possible: the schedule is paused." in response.content.decode()
+
+
+def action_data(plan, action) -> dict:
+    """A valid form of each action as the agent fills it in; the version is the page's."""
+    first = plan.payments.order_by("sequence").first()
+    return {
+        "defer": {"until": (first.due_date + dt.timedelta(days=20)).isoformat(), "reason_code": "other", "reason": "Asked for time"},
+        "pause": {"reason": "Dispute open"},
+        "resume": {"reason": "Dispute closed"},
+        "method": {"method": "card", "reason": "Pays by card now"},
+        "amount": {"amount": "700.00", "reason": "Added a service"},
+        "inquiry": {"channel": "phone", "summary": "Asked when the next payment is due", "outcome": ""},
+        "payment": {"scheduled_payment": first.pk, "amount": "10.00", "paid_on": dt.date.today().isoformat(), "method": "cash", "note": "Receipt 7"},
+        "fail": {"scheduled_payment": first.pk, "reason": "R01 insufficient funds"},
+        "cancel": {"reason": "Contract ended"},
+    }[action]
+
+
+def snapshot(plan):
+    return (
+        PaymentSchedule.objects.values().get(pk=plan.pk),
+        list(plan.payments.order_by("pk").values()),
+        AuditEvent.objects.filter(client=plan.client).count(),
+    )
+
+
+@pytest.mark.parametrize("action", [*ACTIONS, "resume"])
+def test_a_stale_post_of_each_action_is_refused_with_409_and_changes_nothing(client, agent, supervisor, plan, action):
+    if action == "resume":
+        services.schedule_pause(schedule=plan, actor="system:test", version=None, reason="Dispute")
+        plan.refresh_from_db()
+    url = reverse("schedule_action", args=[plan.client.code, plan.pk, action])
+    client.force_login(agent)
+    page_version = client.get(url).context["form"].initial["version"]
+    # Meanwhile a supervisor changes the schedule.
+    services.schedule_change_method(schedule=plan, actor=supervisor, version=page_version, method="check", reason="Customer asked")
+    before = snapshot(plan)
+
+    response = client.post(url, {**action_data(plan, action), "version": page_version})
+
+    assert response.status_code == 409
+    assert f"Schedule {plan.reference} was changed by someone else since you opened the page" in response.content.decode()
+    assert snapshot(plan) == before
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_each_action_page_carries_the_version_and_a_fresh_post_goes_through(client, agent, plan, action):
+    url = reverse("schedule_action", args=[plan.client.code, plan.pk, action])
+    client.force_login(agent)
+    body = client.get(url).content.decode()
+    assert '<input type="hidden" name="version" value="1"' in body
+    assert 'for="id_version"' not in body  # no label for a field nobody sees
+
+    response = client.post(url, {**action_data(plan, action), "version": 1})
+
+    assert response.status_code == 302, response.context["form"].errors
+    plan.refresh_from_db()
+    assert plan.version == (1 if action == "inquiry" else 2)

@@ -1,13 +1,15 @@
-import datetime as dt
-
 from django.core.management.base import BaseCommand, CommandError
 
+from bpo_ledger.clock import client_today, parse_day
 from bpo_ledger.models import Client
 from schedules import services
 
 
 class Command(BaseCommand):
-    help = "Move scheduled payments to due/overdue and extend open-ended schedules (the nightly job)."
+    help = (
+        "Move scheduled payments to due/overdue and extend open-ended schedules (the nightly job). "
+        "A client whose rows stay locked by another transaction is named and the command exits non-zero."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--client", metavar="CODE", help="Only this client.")
@@ -20,14 +22,23 @@ class Command(BaseCommand):
             if not clients:
                 raise CommandError(f"No active client with code {client!r}.")
         try:
-            as_of = dt.date.fromisoformat(date) if date else None
-        except ValueError:
-            raise CommandError(f"--date {date!r} is not a date; use YYYY-MM-DD.") from None
+            as_of = parse_day(date) if date else None
+        except ValueError as exc:
+            raise CommandError(f"--date {exc}") from None
+        blocked = []
         for each in clients:
-            today = as_of or services.client_today(each)
-            moved = services.scheduled_payments_advance(client=each, today=today)
-            generated = services.schedules_extend_horizon(client=each, today=today)
+            today = as_of or client_today(each)
+            try:
+                moved = services.scheduled_payments_advance(client=each, today=today)
+                generated = services.schedules_extend_horizon(client=each, today=today)
+            except services.NightlyJobBlocked as exc:
+                # The other clients still get their night; this one is named and the exit says so.
+                self.stderr.write(str(exc))
+                blocked.append(each.code)
+                continue
             self.stdout.write(
                 f"{each.code} {today}: {moved['due']} now due, {moved['overdue']} overdue "
                 f"on {moved['schedules']} schedules, {generated} payments generated"
             )
+        if blocked:
+            raise CommandError(f"The nightly job did not finish for {', '.join(blocked)}: run it again for them.")

@@ -2,20 +2,20 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
+from bpo_ledger import clock
 from bpo_ledger.models import Client
 from schedules import services
 
-NOW_FORMAT = "an ISO 8601 date and time such as 2026-11-23T14:00:00+00:00 (without an offset it is UTC)"
-
 
 def parse_now(value: str) -> dt.datetime:
+    """--now as an aware moment, or a CommandError saying the format.
+
+    discrepancies' escalate_overdue imports it from here until it reads bpo_ledger.clock itself.
+    """
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--now {value!r} is not a date and time; use {NOW_FORMAT}.") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment
+        return clock.parse_now(value)
+    except ValueError as exc:
+        raise CommandError(f"--now {exc}") from None
 
 
 class Command(BaseCommand):
