@@ -7,8 +7,11 @@ reordering any stored event breaks every hash after it, and `verify_audit` names
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
@@ -36,12 +39,23 @@ def normalize_details(details: dict | None) -> dict:
     return json.loads(_NORMALIZING.encode(details or {}))
 
 
+# Values that encode the same with or without the trip through JSON and back.
+_SCALARS = (str, int, float, Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS) | {bool, dt.datetime}
+
+
 def _keys_are_text(value) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and _keys_are_text(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return all(_keys_are_text(item) for item in value)
-    return True
+    """Whether every dict key inside `value` is text; no for containers of other kinds."""
+    if type(value) is dict:
+        if not set(map(type, value)) <= {str}:
+            return False
+        items = value.values()
+    elif type(value) in (list, tuple):
+        items = value
+    else:
+        return isinstance(value, _SCALARS)
+    # The common case, scalars only, is told by their types at once.
+    return set(map(type, items)) <= _SCALAR_TYPES or all(map(_keys_are_text, items))
 
 
 def canonical_details(details: dict | None) -> str:
@@ -137,8 +151,7 @@ def _subject_of(subject: models.Model | tuple[str, object]) -> tuple[str, str]:
     return subject_type, str(subject_id)
 
 
-@dataclass(frozen=True)
-class PendingEvent:
+class PendingEvent(NamedTuple):
     """One event of a batch for audit_record_many."""
 
     verb: str
@@ -183,23 +196,26 @@ def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent
     actor_user, actor_label = _actor_fields(actor)
     actor_id = actor_user.pk if actor_user is not None else None
     created_at = timezone.now()
-    on_postgresql = connection.vendor == "postgresql"
-    # COPY gets the moment as text, rendered once: psycopg would format it anew in every row.
-    stamp = created_at.isoformat() if on_postgresql else created_at
     canonical = _canonical_of_batch(client_id=client.pk, created_at=created_at, actor_id=actor_id, actor_label=actor_label)
-    rows = []
-    for pending in events:
-        subject_type, subject_id = _subject_of(pending.subject)
-        # The canonical details are valid JSON of the normalized details: stored as they are.
-        details_json = canonical_details(pending.details)
-        hash_ = chain_hash(prev_hash, canonical(seq, pending.verb, subject_type, subject_id, details_json))
-        rows.append((client.pk, seq, stamp, actor_id, actor_label, pending.verb, subject_type, subject_id, details_json, prev_hash, hash_))
-        seq, prev_hash = seq + 1, hash_
-    if on_postgresql:
-        copy_rows(AuditEvent, AUDIT_COLUMNS, rows)
-    else:
-        AuditEvent.objects.bulk_create([_event_of_row(row) for row in rows], batch_size=1000)
-    return len(rows)
+
+    def chained_rows(seq: int, prev_hash: str, stamp) -> Iterator[tuple]:
+        """The batch as rows, each event hashed onto the one before it."""
+        for pending in events:
+            subject_type, subject_id = _subject_of(pending.subject)
+            # The canonical details are valid JSON of the normalized details: stored as they are.
+            details_json = canonical_details(pending.details)
+            hash_ = chain_hash(prev_hash, canonical(seq, pending.verb, subject_type, subject_id, details_json))
+            yield (client.pk, seq, stamp, actor_id, actor_label, pending.verb, subject_type, subject_id,
+                   details_json, prev_hash, hash_)
+            seq, prev_hash = seq + 1, hash_
+
+    if connection.vendor == "postgresql":
+        # COPY stores the rows as they are hashed; it gets the moment as text, rendered once
+        # (psycopg would format the same datetime anew in every row).
+        return copy_rows(AuditEvent, AUDIT_COLUMNS, chained_rows(seq, prev_hash, created_at.isoformat()))
+    stored = [_event_of_row(row) for row in chained_rows(seq, prev_hash, created_at)]
+    AuditEvent.objects.bulk_create(stored, batch_size=1000)
+    return len(stored)
 
 
 def _event_of_row(row: tuple) -> AuditEvent:

@@ -60,24 +60,54 @@ def _is_as_is(field: models.Field) -> bool:
     return type(field) in _AS_IS_FIELDS
 
 
-def insert_rows(model: type[models.Model], rows: list[Sequence]) -> list[int]:
-    """Insert new rows of plain values, one per concrete field in the model's order with the
-    primary key left None; returns their new ids, in order.
+@contextlib.contextmanager
+def row_writer(model: type[models.Model], columns: Sequence[str]) -> Iterator[Callable[[tuple], None]]:
+    """Insert rows of plain values into `columns` (attnames that are also column names).
 
-    Values of built-in fields are stored as they are (give what full_clean would leave, or
-    database text such as a moment's ISO form); other fields convert theirs as Model.save()
-    does (encrypted fields are encrypted). COPY on PostgreSQL, bulk_create elsewhere.
+    Yields write(row). On PostgreSQL the rows stream through COPY as they are written, so the
+    database stores one batch while the caller computes the next; elsewhere they are kept and
+    go in with bulk_create at the end of the block.
     """
-    if not rows:
-        return []
+    if connection.vendor == "postgresql":
+        with copy_writer(model, columns) as write:
+            yield write
+        return
+    rows = []
+    yield rows.append
+    model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=1000)
+
+
+@contextlib.contextmanager
+def row_inserter(model: type[models.Model], count: int) -> Iterator[Callable[[Sequence], int]]:
+    """Insert up to `count` new rows of plain values, one per concrete field in the model's order.
+
+    Yields insert(row) -> the row's new id (a primary key in the row is ignored); the rows are
+    stored by the end of the block. Values of built-in fields are stored as they are (give what
+    full_clean would leave, or database text such as a moment's ISO form); other fields convert
+    theirs as Model.save() does (encrypted fields are encrypted). On PostgreSQL the ids come
+    from the sequence up front and the rows go in one COPY; elsewhere each row is one INSERT.
+    """
     meta = model._meta
     fields = meta.concrete_fields
     pk_index = fields.index(meta.pk)
     if connection.vendor != "postgresql":
-        objs = [model(*row) for row in rows]
-        model.objects.bulk_create(objs, batch_size=1000)
-        return [obj.pk for obj in objs]
-    ids = reserve_ids(model, len(rows))
+        def insert_one(row: Sequence) -> int:
+            obj = model(*row)
+            obj.pk = None
+            model.objects.bulk_create([obj])
+            return obj.pk
+
+        yield insert_one
+        return
+    ids = iter(reserve_ids(model, count))
+    rows = []
+
+    def insert(row: Sequence) -> int:
+        pk = next(ids)
+        rows.append((row, pk))
+        return pk
+
+    yield insert
     # get_db_prep_save needs the connection itself: the `connection` proxy costs a lookup per use.
     db = connections[DEFAULT_DB_ALIAS]
     converted = [(index, field) for index, field in enumerate(fields) if not _is_as_is(field)]
@@ -89,15 +119,14 @@ def insert_rows(model: type[models.Model], rows: list[Sequence]) -> list[int]:
             values[index] = field.get_db_prep_save(values[index], db)
         return values
 
-    copy_rows(model, [f.column for f in fields], map(database_row, rows, ids))
-    return ids
+    copy_rows(model, [f.column for f in fields], (database_row(row, pk) for row, pk in rows))
 
 
 def bulk_insert(objs: list[models.Model], *, need_ids: bool = False) -> int:
     """Insert unsaved objects of one model; with need_ids each gets its primary key.
 
-    As insert_rows: give objects that full_clean would leave unchanged. Fields' pre_save runs as
-    in Model.save(), so auto_now dates are set.
+    As row_inserter: give objects that full_clean would leave unchanged. Fields' pre_save runs
+    as in Model.save(), so auto_now dates are set.
     """
     if not objs:
         return 0
@@ -106,13 +135,13 @@ def bulk_insert(objs: list[models.Model], *, need_ids: bool = False) -> int:
         model.objects.bulk_create(objs, batch_size=1000)
         return len(objs)
     fields = model._meta.concrete_fields
-    rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
-    ids = insert_rows(model, rows)
-    for obj, pk in zip(objs, ids, strict=True):
-        if need_ids:
-            obj.pk = pk
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    with row_inserter(model, len(objs)) as insert:
+        for obj in objs:
+            pk = insert([field.pre_save(obj, True) for field in fields])
+            if need_ids:
+                obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
     return len(objs)
 
 

@@ -3,12 +3,13 @@
 import collections
 import datetime as dt
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
@@ -16,7 +17,7 @@ from django.utils import timezone
 from bpo_ledger import locks
 from bpo_ledger.access import require_role
 from bpo_ledger.audit import Actor, PendingEvent, audit_record_many
-from bpo_ledger.bulk import copy_rows, insert_rows
+from bpo_ledger.bulk import row_inserter, row_writer
 from bpo_ledger.clock import client_today
 from bpo_ledger.crypto import mask_account, normalize_account
 from bpo_ledger.models import Client, Customer
@@ -123,73 +124,49 @@ def _initial_status(due_date: dt.date, today: dt.date, grace_days: int) -> str:
 
 
 class NewPayment(NamedTuple):
-    """A scheduled payment to insert; plain values, so that a bulk insert builds no model objects."""
+    """A scheduled payment to insert: plain values in the columns' order, the row COPY writes."""
 
     client_id: int
     schedule_id: int
     sequence: int
     reference: str
     due_date: dt.date
+    original_due_date: dt.date
     amount_due: Decimal
+    amount_paid: Decimal
     status: str
+    updated_at: str  # the moment as ISO text, rendered once (psycopg would format it per row)
+
+
+ZERO = Decimal("0.00")
 
 
 def _payment_rows(schedule: PaymentSchedule, dues: list[duedates.Due], today: dt.date) -> list[NewPayment]:
-    return _payment_rows_of(schedule, schedule.client, dues, today)
+    return list(_new_payments(
+        client=schedule.client, schedule_id=schedule.pk, number=schedule.number, dues=dues, today=today,
+        updated_at=timezone.now().isoformat(),
+    ))
 
 
-def _payment_rows_of(schedule, client: Client, dues: list[duedates.Due], today: dt.date) -> list[NewPayment]:
-    """_payment_rows of a schedule or a ScheduleRow (which holds the client's id, not the client)."""
-    code, grace = client.code, client.grace_days
-    return [
-        NewPayment(
-            client_id=client.pk,
-            schedule_id=schedule.id,
-            sequence=due.sequence,
-            reference=payment_reference(code, schedule.number, due.sequence),
-            due_date=due.due_date,
-            amount_due=due.amount,
-            status=_initial_status(due.due_date, today, grace),
+def _new_payments(
+    *, client: Client, schedule_id: int, number: int, dues: list[duedates.Due], today: dt.date, updated_at: str
+) -> Iterator[NewPayment]:
+    client_id, code, grace = client.pk, client.code, client.grace_days
+    for due in dues:
+        yield NewPayment(
+            client_id, schedule_id, due.sequence, payment_reference(code, number, due.sequence),
+            due.due_date, due.due_date, due.amount, ZERO, _initial_status(due.due_date, today, grace), updated_at,
         )
-        for due in dues
-    ]
 
 
-COPY_COLUMNS = (
-    "client_id", "schedule_id", "sequence", "reference", "due_date", "original_due_date",
-    "amount_due", "amount_paid", "status", "updated_at",
-)
-
-
-def scheduled_payments_insert(rows: list[NewPayment]) -> int:
+def scheduled_payments_insert(rows: Iterable[NewPayment]) -> int:
     """Insert many scheduled payments at once: COPY on PostgreSQL, bulk_create elsewhere."""
-    if not rows:
-        return 0
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        ScheduledPayment.objects.bulk_create(
-            [
-                ScheduledPayment(
-                    client_id=r.client_id, schedule_id=r.schedule_id, sequence=r.sequence, reference=r.reference,
-                    due_date=r.due_date, original_due_date=r.due_date, amount_due=r.amount_due, status=r.status,
-                )
-                for r in rows
-            ],
-            batch_size=1000,
-        )
-        return len(rows)
-    zero = Decimal("0.00")
-    # The moment as text, rendered once: psycopg would format the same datetime in every row.
-    updated_at = now.isoformat()
-    return copy_rows(
-        ScheduledPayment,
-        COPY_COLUMNS,
-        (
-            (r.client_id, r.schedule_id, r.sequence, r.reference, r.due_date,
-             r.due_date, r.amount_due, zero, r.status, updated_at)
-            for r in rows
-        ),
-    )
+    count = 0
+    with row_writer(ScheduledPayment, NewPayment._fields) as write:
+        for row in rows:
+            write(row)
+            count += 1
+    return count
 
 
 def schedules_refresh_rollups(*, schedule_ids) -> None:
@@ -529,35 +506,33 @@ def schedules_create_many(
     created_by = None if isinstance(actor, str) else actor.pk
     # One moment for the batch, as text for COPY (psycopg would format a datetime in every row).
     now = timezone.now().isoformat()
-    rows, plans = [], []
-    for number, row in enumerate(built, first):
-        horizon = _horizon(row, today)
-        try:
-            dues = _plan_of(row, client, through=horizon)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        rows.append(row._replace(
-            number=number,
-            created_by_id=created_by,
-            horizon_until=horizon if row.kind in OPEN_ENDED_KINDS else row.horizon_until,
-            created_at=now,
-            updated_at=now,
-            # Written with the schedule's own row: no UPDATE over the new schedules afterwards.
-            **_rollups(row, dues, today, client.grace_days),
-        ))
-        plans.append(dues)
-    ids = insert_rows(PaymentSchedule, rows)
-    rows = [row._replace(id=pk) for row, pk in zip(rows, ids, strict=True)]
-    scheduled_payments_insert(
-        [payment for row, dues in zip(rows, plans, strict=True) for payment in _payment_rows_of(row, client, dues, today)]
-    )
     subject_type = PaymentSchedule._meta.model_name
-    audit_record_many(
-        client=client,
-        actor=actor,
-        events=[
-            PendingEvent("schedule.created", (subject_type, row.id), _created_details(row, spec, dues, source))
-            for row, spec, dues in zip(rows, specs, plans, strict=True)
-        ],
-    )
-    return PaymentSchedule.objects.filter(client=client, number__gte=first, number__lt=first + len(rows)).order_by("number")
+    events = []
+    # The payments stream into the database while the schedules after them are planned.
+    with (
+        row_inserter(PaymentSchedule, len(built)) as insert_schedule,
+        row_writer(ScheduledPayment, NewPayment._fields) as write_payment,
+    ):
+        for number, (row, spec) in enumerate(zip(built, specs, strict=True), first):
+            horizon = _horizon(row, today)
+            try:
+                dues = _plan_of(row, client, through=horizon)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+            row = row._replace(
+                number=number,
+                created_by_id=created_by,
+                horizon_until=horizon if row.kind in OPEN_ENDED_KINDS else row.horizon_until,
+                created_at=now,
+                updated_at=now,
+                # Written with the schedule's own row: no UPDATE over the new schedules afterwards.
+                **_rollups(row, dues, today, client.grace_days),
+            )
+            schedule_id = insert_schedule(row)
+            for payment in _new_payments(
+                client=client, schedule_id=schedule_id, number=number, dues=dues, today=today, updated_at=now
+            ):
+                write_payment(payment)
+            events.append(PendingEvent("schedule.created", (subject_type, schedule_id), _created_details(row, spec, dues, source)))
+    audit_record_many(client=client, actor=actor, events=events)
+    return PaymentSchedule.objects.filter(client=client, number__gte=first, number__lt=first + len(built)).order_by("number")
