@@ -22,11 +22,13 @@ def reserve_ids(model: type[models.Model], count: int) -> list[int]:
     table = model._meta.db_table
     column = model._meta.pk.column
     with connection.cursor() as cursor:
+        # One row holding every id; the sequence is looked up once, not once per id.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [table, column, count],
+            "SELECT array(SELECT nextval(s.seq) FROM generate_series(1, %s)) "
+            "FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq) AS s",
+            [count, table, column],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchone()[0]
 
 
 @contextlib.contextmanager

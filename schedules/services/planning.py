@@ -142,20 +142,25 @@ ZERO = Decimal("0.00")
 
 
 def _payment_rows(schedule: PaymentSchedule, dues: list[duedates.Due], today: dt.date) -> list[NewPayment]:
+    client = schedule.client
     return list(_new_payments(
-        client=schedule.client, schedule_id=schedule.pk, number=schedule.number, dues=dues, today=today,
-        updated_at=timezone.now().isoformat(),
+        client=client, schedule_id=schedule.pk, number=schedule.number, dues=dues,
+        statuses=_initial_statuses(dues, today, client.grace_days), updated_at=timezone.now().isoformat(),
     ))
 
 
+def _initial_statuses(dues: list[duedates.Due], today: dt.date, grace_days: int) -> list[str]:
+    return [_initial_status(due.due_date, today, grace_days) for due in dues]
+
+
 def _new_payments(
-    *, client: Client, schedule_id: int, number: int, dues: list[duedates.Due], today: dt.date, updated_at: str
+    *, client: Client, schedule_id: int, number: int, dues: list[duedates.Due], statuses: list[str], updated_at: str
 ) -> Iterator[NewPayment]:
-    client_id, code, grace = client.pk, client.code, client.grace_days
-    for due in dues:
+    client_id, code = client.pk, client.code
+    for due, status in zip(dues, statuses, strict=True):
         yield NewPayment(
             client_id, schedule_id, due.sequence, payment_reference(code, number, due.sequence),
-            due.due_date, due.due_date, due.amount, ZERO, _initial_status(due.due_date, today, grace), updated_at,
+            due.due_date, due.due_date, due.amount, ZERO, status, updated_at,
         )
 
 
@@ -191,10 +196,9 @@ def schedules_refresh_rollups(*, schedule_ids) -> None:
     )
 
 
-def _rollups(schedule, dues: list[duedates.Due], today: dt.date, grace_days: int) -> dict:
-    """next_due_date, is_overdue and status of a new schedule (or its row) with these dues, as
-    schedules_refresh_rollups would compute them in SQL from its scheduled payments."""
-    statuses = [_initial_status(due.due_date, today, grace_days) for due in dues]
+def _rollups(schedule, dues: list[duedates.Due], statuses: list[str]) -> dict:
+    """next_due_date, is_overdue and status of a new schedule (or its row) whose payments have
+    these dues and statuses, as schedules_refresh_rollups would compute them in SQL."""
     open_dates = [
         due.due_date for due, status in zip(dues, statuses, strict=True) if status in OPEN_PAYMENT_STATUSES
     ]
@@ -379,24 +383,28 @@ class _FieldChecks:
         # Columns a spec leaves keep their defaults, checked once, here; some (the amount, say)
         # have none that passes and must always be given.
         self._required = frozenset(
-            attname for attname in self._fields if not self._pass(attname, getattr(_NEW_ROW, attname))
+            attname for attname in self._fields if not self._all_pass({attname: getattr(_NEW_ROW, attname)})
         )
 
     def pass_unchanged(self, values: dict) -> bool:
         """For a new schedule with these values (by attname) and defaults elsewhere."""
-        return self._required <= values.keys() and all(
-            self._pass(attname, value) for attname, value in values.items() if attname in self._fields
-        )
+        return self._required <= values.keys() and self._all_pass(values)
 
-    def _pass(self, attname: str, value) -> bool:
-        try:
-            key = (attname, *_value_key(value))
-            passed = self._outcomes.get(key)
-        except TypeError:  # an unhashable value: full_clean will have its say
-            return False
-        if passed is None:
-            passed = self._outcomes[key] = self._passes_unchanged(self._fields[attname], value)
-        return passed
+    def _all_pass(self, values: dict) -> bool:
+        fields, outcomes = self._fields, self._outcomes
+        for attname, value in values.items():
+            if attname not in fields:
+                continue
+            try:
+                key = (attname, *_value_key(value))
+                passed = outcomes.get(key)
+            except TypeError:  # an unhashable value: full_clean will have its say
+                return False
+            if passed is None:
+                passed = outcomes[key] = self._passes_unchanged(fields[attname], value)
+            if not passed:
+                return False
+        return True
 
     @staticmethod
     def _passes_unchanged(field, value) -> bool:
@@ -519,6 +527,7 @@ def schedules_create_many(
                 dues = _plan_of(row, client, through=horizon)
             except ValueError as exc:
                 raise ValidationError(str(exc)) from None
+            statuses = _initial_statuses(dues, today, client.grace_days)
             row = row._replace(
                 number=number,
                 created_by_id=created_by,
@@ -526,11 +535,11 @@ def schedules_create_many(
                 created_at=now,
                 updated_at=now,
                 # Written with the schedule's own row: no UPDATE over the new schedules afterwards.
-                **_rollups(row, dues, today, client.grace_days),
+                **_rollups(row, dues, statuses),
             )
             schedule_id = insert_schedule(row)
             for payment in _new_payments(
-                client=client, schedule_id=schedule_id, number=number, dues=dues, today=today, updated_at=now
+                client=client, schedule_id=schedule_id, number=number, dues=dues, statuses=statuses, updated_at=now
             ):
                 write_payment(payment)
             events.append(PendingEvent("schedule.created", (subject_type, schedule_id), _created_details(row, spec, dues, source)))
