@@ -256,7 +256,6 @@ KIND_FIELDS = {
         "autopay_method", "autopay_account", "mandate_reference", "mandate_consented_at",
     },
 }
-KIND_SPECIFIC = set().union(*KIND_FIELDS.values())
 
 
 def _kind_rule_errors(schedule: PaymentSchedule) -> dict:
