@@ -492,7 +492,8 @@ def _created_details(schedule: ScheduleRow, spec: ScheduleSpec, dues, source: st
 def schedule_create(
     *, client: Client, actor: Actor, spec: ScheduleSpec, source: str = "manual", today: dt.date | None = None
 ) -> PaymentSchedule:
-    """Create a schedule of any kind with its scheduled payments; raises ValidationError."""
+    """Create a schedule of any kind with its scheduled payments; raises ValidationError, or
+    PermissionDenied for a role that may not write."""
     created = schedules_create_many(client=client, actor=actor, specs=[spec], source=source, today=today)
     return created.select_related("client", "customer").get()
 
@@ -501,7 +502,8 @@ def schedule_create(
 def schedules_create_many(
     *, client: Client, actor: Actor, specs: list[ScheduleSpec], source: str, today: dt.date | None = None
 ) -> QuerySet[PaymentSchedule]:
-    """Create many schedules in bulk (imports, seeding); all or nothing.
+    """Create many schedules in bulk (imports, seeding); all or nothing. Raises ValidationError
+    for the first faulty spec, or PermissionDenied for a role that may not write.
 
     Returns the new schedules, in the order of the specs, as a queryset read when used.
     """
@@ -515,7 +517,8 @@ def schedules_create_many(
     now = timezone.now().isoformat()
     subject_type = PaymentSchedule._meta.model_name
     events = []
-    # The payments stream into the database while the schedules after them are planned.
+    # Each schedule's payments stream into the database while the next schedule is planned; the
+    # schedules' own rows follow in one COPY as the block ends (foreign keys are checked at commit).
     with (
         row_inserter(PaymentSchedule, len(built)) as insert_schedule,
         row_writer(ScheduledPayment, NewPayment._fields) as write_payment,

@@ -424,3 +424,9 @@ def test_many_return_the_new_schedules_in_the_order_of_the_specs(client_a, custo
     assert [(s.number, s.external_ref, s.amount) for s in created] == [
         (2, "R3", Decimal("3.00")), (3, "R1", Decimal("1.00")), (4, "R2", Decimal("2.00")),
     ]
+
+
+def test_many_with_no_specs_create_nothing(client_a):
+    created = services.schedules_create_many(client=client_a, actor="system:test", specs=[], source="import", today=TODAY)
+    assert list(created) == []
+    assert not AuditEvent.objects.filter(verb="schedule.created").exists()
