@@ -12,6 +12,7 @@ from bpo_ledger.models import Client, Customer
 from schedules import duedates, services
 from schedules.models import PaymentSchedule, Reminder, ScheduledPayment
 from schedules.services import ScheduleSpec
+from schedules.services.planning import NewPayment
 
 TODAY = dt.date(2026, 11, 23)
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York: inside reminder hours
@@ -77,26 +78,43 @@ def bench_due_dates(scale):
     def create():
         for i in range(0, n, CHUNK):
             services.schedules_create_many(client=client, actor="system:bench", specs=specs[i:i + CHUNK], source="bench", today=TODAY)
-        return ScheduledPayment.objects.filter(client=client).count()
 
     dues, pure_seconds = timed("pure", pure)
-    rows, seconds = timed("create", create)
+    _, seconds = timed("create", create)
+    rows = ScheduledPayment.objects.filter(client=client).count()
     print(f"Due dates for {n:,} monthly schedules (6-month horizon, business-day rolling), PostgreSQL:")
     report("schedules_create_many (COPY, audit chain, rollups)", rows, seconds, "the same due dates computed in memory only", pure_seconds)
     print(f"  {n / seconds:,.0f} schedules/s; {PaymentSchedule.objects.filter(client=client).count():,} schedules, {rows:,} scheduled payments")
+    check_same_due_dates(client, specs, dues)
 
     # The insert path alone: COPY against Django's bulk_create, same rows.
     sample = list(ScheduledPayment.objects.filter(client=client).order_by("pk")[:min(rows, 100_000)])
     ScheduledPayment.objects.filter(pk__in=[p.pk for p in sample]).delete()
-    for p in sample:
-        p.pk = None
-    _, copy_seconds = timed("copy", lambda: services.scheduled_payments_insert(sample))
-    ScheduledPayment.objects.filter(pk__in=[p.pk for p in sample if p.pk]).delete()
+    new_rows = [
+        NewPayment(p.client_id, p.schedule_id, p.sequence, p.reference, p.due_date, p.original_due_date,
+                            p.amount_due, p.amount_paid, p.status, p.updated_at.isoformat())
+        for p in sample
+    ]
+    _, copy_seconds = timed("copy", lambda: services.scheduled_payments_insert(new_rows))
     ScheduledPayment.objects.filter(client=client, schedule_id__in={p.schedule_id for p in sample}).delete()
     for p in sample:
         p.pk = None
     _, bulk_seconds = timed("bulk", lambda: ScheduledPayment.objects.bulk_create(sample, batch_size=1000))
     report("insert via COPY", len(sample), copy_seconds, "Django bulk_create of the same rows", bulk_seconds)
+
+
+def check_same_due_dates(client, specs, count):
+    """The baseline is only fair if the service stored the very dues it computes: compare them all."""
+    holidays = duedates.holiday_calendar("US", years=[2026, 2027])
+    expected = {
+        (number, due.sequence, due.due_date)
+        for number, spec in enumerate(specs, 1)
+        for due in duedates.recurring_plan(
+            amount=spec.amount, start=spec.start_date, frequency="monthly", anchor_day=spec.anchor_day,
+            through=spec.start_date + dt.timedelta(days=services.HORIZON_DAYS), rule="following", holidays=holidays)
+    }
+    stored = set(ScheduledPayment.objects.filter(client=client).values_list("schedule__number", "sequence", "due_date"))
+    assert len(expected) == count and stored == expected, "the service stored other due dates than the baseline computes"
 
 
 def bench_reminders(scale):

@@ -7,20 +7,28 @@ reordering any stored event breaks every hash after it, and `verify_audit` names
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from . import locks
-from .bulk import bulk_insert
+from .bulk import copy_rows
 from .events import event_type
 from .models import AuditEvent, Client
 
 GENESIS_HASH = "0" * 64
+
+# The canonical form: sorted keys, no spaces, text as it is. One encoder each, made once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL_DETAILS = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_NORMALIZING = DjangoJSONEncoder()
 
 # Who acted: a user, or the name of a system job such as "system:reconciliation".
 Actor = AbstractBaseUser | str
@@ -28,7 +36,38 @@ Actor = AbstractBaseUser | str
 
 def normalize_details(details: dict | None) -> dict:
     """Details as they will read back from the database: Decimals and dates become strings."""
-    return json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder))
+    return json.loads(_NORMALIZING.encode(details or {}))
+
+
+# Values that encode the same with or without the trip through JSON and back.
+_SCALARS = (str, int, float, Decimal, dt.date, dt.time, dt.timedelta, uuid.UUID, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS) | {bool, dt.datetime}
+
+
+def _keys_are_text(value) -> bool:
+    """Whether every dict key inside `value` is text; no for containers of other kinds."""
+    if type(value) is dict:
+        if not set(map(type, value)) <= {str}:
+            return False
+        items = value.values()
+    elif type(value) in (list, tuple):
+        items = value
+    else:
+        return isinstance(value, _SCALARS)
+    # The common case, scalars only, is told by their types at once.
+    return set(map(type, items)) <= _SCALAR_TYPES or all(map(_keys_are_text, items))
+
+
+def canonical_details(details: dict | None) -> str:
+    """The canonical JSON of normalize_details(details), as it sits inside canonical_event.
+
+    Encoded in one pass when every key is text. Other keys become text on the way through
+    JSON, which can change their order or merge two of them: those details take the long way.
+    """
+    details = details or {}
+    if _keys_are_text(details):
+        return _CANONICAL_DETAILS.encode(details)
+    return _CANONICAL.encode(normalize_details(details))
 
 
 def canonical_event(
@@ -46,7 +85,7 @@ def canonical_event(
     payload = {
         "client": client_id,
         "seq": seq,
-        "created_at": created_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "created_at": _utc_text(created_at),
         "actor": actor_id,
         "actor_label": actor_label,
         "verb": verb,
@@ -54,7 +93,33 @@ def canonical_event(
         "subject_id": str(subject_id),
         "details": details,
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(payload)
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _canonical_of_batch(*, client_id: int, created_at, actor_id: int | None, actor_label: str):
+    """canonical_event for the events of one batch, which share client, moment and actor.
+
+    Returns canonical(seq, verb, subject_type, subject_id, details_json): the shared fields are
+    encoded once, and each event's text is its own fields placed around its canonical details,
+    in the sorted key order canonical_event writes (the tests hold the two to the same text).
+    """
+    shared = (
+        f'{{"actor":{_CANONICAL.encode(actor_id)},"actor_label":{_CANONICAL.encode(actor_label)},'
+        f'"client":{_CANONICAL.encode(client_id)},"created_at":{_CANONICAL.encode(_utc_text(created_at))},"details":'
+    )
+    encode = _CANONICAL.encode
+
+    def canonical(seq: int, verb: str, subject_type: str, subject_id: str, details_json: str) -> str:
+        return (
+            f'{shared}{details_json},"seq":{encode(seq)},"subject_id":{encode(subject_id)},'
+            f'"subject_type":{encode(subject_type)},"verb":{encode(verb)}}}'
+        )
+
+    return canonical
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -86,8 +151,7 @@ def _subject_of(subject: models.Model | tuple[str, object]) -> tuple[str, str]:
     return subject_type, str(subject_id)
 
 
-@dataclass(frozen=True)
-class PendingEvent:
+class PendingEvent(NamedTuple):
     """One event of a batch for audit_record_many."""
 
     verb: str
@@ -115,6 +179,12 @@ def _actor_fields(actor: Actor) -> tuple[object, str]:
     return actor, actor.get_username()
 
 
+AUDIT_COLUMNS = (
+    "client_id", "seq", "created_at", "actor_id", "actor_label", "verb", "subject_type",
+    "subject_id", "details", "prev_hash", "hash",
+)
+
+
 @transaction.atomic
 def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent]) -> int:
     """Append a batch of events to the client's chain with one lock and one bulk insert."""
@@ -124,27 +194,34 @@ def audit_record_many(*, client: Client, actor: Actor, events: list[PendingEvent
         event_type(verb)  # an unknown verb is refused before anything is written
     seq, prev_hash = _lock_chain_head(client.pk)
     actor_user, actor_label = _actor_fields(actor)
+    actor_id = actor_user.pk if actor_user is not None else None
     created_at = timezone.now()
-    rows = []
-    for pending in events:
-        subject_type, subject_id = _subject_of(pending.subject)
-        event = AuditEvent(
-            client_id=client.pk,
-            seq=seq,
-            created_at=created_at,
-            actor=actor_user,
-            actor_label=actor_label,
-            verb=pending.verb,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=normalize_details(pending.details),
-            prev_hash=prev_hash,
-        )
-        event.hash = event_hash(event)
-        rows.append(event)
-        seq, prev_hash = seq + 1, event.hash
-    bulk_insert(rows)
-    return len(rows)
+    canonical = _canonical_of_batch(client_id=client.pk, created_at=created_at, actor_id=actor_id, actor_label=actor_label)
+
+    def chained_rows(seq: int, prev_hash: str, stamp) -> Iterator[tuple]:
+        """The batch as rows, each event hashed onto the one before it."""
+        for pending in events:
+            subject_type, subject_id = _subject_of(pending.subject)
+            # The canonical details are valid JSON of the normalized details: stored as they are.
+            details_json = canonical_details(pending.details)
+            hash_ = chain_hash(prev_hash, canonical(seq, pending.verb, subject_type, subject_id, details_json))
+            yield (client.pk, seq, stamp, actor_id, actor_label, pending.verb, subject_type, subject_id,
+                   details_json, prev_hash, hash_)
+            seq, prev_hash = seq + 1, hash_
+
+    if connection.vendor == "postgresql":
+        # COPY stores the rows as they are hashed; it gets the moment as text, rendered once
+        # (psycopg would format the same datetime anew in every row).
+        return copy_rows(AuditEvent, AUDIT_COLUMNS, chained_rows(seq, prev_hash, created_at.isoformat()))
+    stored = [_event_of_row(row) for row in chained_rows(seq, prev_hash, created_at)]
+    AuditEvent.objects.bulk_create(stored, batch_size=1000)
+    return len(stored)
+
+
+def _event_of_row(row: tuple) -> AuditEvent:
+    values = dict(zip(AUDIT_COLUMNS, row, strict=True))
+    values["details"] = json.loads(values["details"])
+    return AuditEvent(**values)
 
 
 @transaction.atomic

@@ -3,18 +3,23 @@
 import collections
 import datetime as dt
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Exists, Max, Min, OuterRef, Subquery
+from django.db import transaction
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 
+from bpo_ledger import locks
+from bpo_ledger.access import require_role
 from bpo_ledger.audit import Actor, PendingEvent, audit_record_many
-from bpo_ledger.bulk import bulk_insert
+from bpo_ledger.bulk import row_inserter, row_writer
 from bpo_ledger.clock import client_today
-from bpo_ledger.crypto import normalize_account
+from bpo_ledger.crypto import mask_account, normalize_account
 from bpo_ledger.models import Client, Customer
 
 from .. import duedates, models
@@ -49,7 +54,11 @@ def _holidays(client: Client):
 
 def _plan(schedule: PaymentSchedule, *, through: dt.date, first_sequence: int = 1) -> list[duedates.Due]:
     """The dues of a schedule with nominal dates through `through` (all of them if it ends)."""
-    client = schedule.client
+    return _plan_of(schedule, schedule.client, through=through, first_sequence=first_sequence)
+
+
+def _plan_of(schedule, client: Client, *, through: dt.date, first_sequence: int = 1) -> list[duedates.Due]:
+    """_plan of a schedule or a ScheduleRow (which holds the client's id, not the client)."""
     rule = duedates.BusinessDayRule(client.business_day_rule)
     kind = schedule.kind
     if kind in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED):
@@ -93,6 +102,8 @@ def _plan(schedule: PaymentSchedule, *, through: dt.date, first_sequence: int = 
         holidays=_holidays(client),
         first_sequence=max(first_sequence - offset, 1),
     )
+    if not offset:
+        return dues
     return [
         duedates.Due(
             sequence=due.sequence + offset,
@@ -112,69 +123,55 @@ def _initial_status(due_date: dt.date, today: dt.date, grace_days: int) -> str:
     return PaymentStatus.DUE
 
 
-@dataclass(frozen=True)
-class NewPayment:
-    """A scheduled payment to insert; plain values, so that a bulk insert builds no model objects."""
+class NewPayment(NamedTuple):
+    """A scheduled payment to insert: plain values in the columns' order, the row COPY writes."""
 
     client_id: int
     schedule_id: int
     sequence: int
     reference: str
     due_date: dt.date
+    original_due_date: dt.date
     amount_due: Decimal
+    amount_paid: Decimal
     status: str
+    updated_at: str  # the moment as ISO text, rendered once (psycopg would format it per row)
+
+
+ZERO = Decimal("0.00")
 
 
 def _payment_rows(schedule: PaymentSchedule, dues: list[duedates.Due], today: dt.date) -> list[NewPayment]:
-    code = schedule.client.code
-    grace = schedule.client.grace_days
-    return [
-        NewPayment(
-            client_id=schedule.client_id,
-            schedule_id=schedule.pk,
-            sequence=due.sequence,
-            reference=payment_reference(code, schedule.number, due.sequence),
-            due_date=due.due_date,
-            amount_due=due.amount,
-            status=_initial_status(due.due_date, today, grace),
+    client = schedule.client
+    return list(_new_payments(
+        client=client, schedule_id=schedule.pk, number=schedule.number, dues=dues,
+        statuses=_initial_statuses(dues, today, client.grace_days), updated_at=timezone.now().isoformat(),
+    ))
+
+
+def _initial_statuses(dues: list[duedates.Due], today: dt.date, grace_days: int) -> list[str]:
+    return [_initial_status(due.due_date, today, grace_days) for due in dues]
+
+
+def _new_payments(
+    *, client: Client, schedule_id: int, number: int, dues: list[duedates.Due], statuses: list[str], updated_at: str
+) -> Iterator[NewPayment]:
+    client_id, code = client.pk, client.code
+    for due, status in zip(dues, statuses, strict=True):
+        yield NewPayment(
+            client_id, schedule_id, due.sequence, payment_reference(code, number, due.sequence),
+            due.due_date, due.due_date, due.amount, ZERO, status, updated_at,
         )
-        for due in dues
-    ]
 
 
-COPY_COLUMNS = (
-    "client_id", "schedule_id", "sequence", "reference", "due_date", "original_due_date",
-    "amount_due", "amount_paid", "status", "updated_at",
-)
-
-
-def scheduled_payments_insert(rows: list[NewPayment]) -> int:
+def scheduled_payments_insert(rows: Iterable[NewPayment]) -> int:
     """Insert many scheduled payments at once: COPY on PostgreSQL, bulk_create elsewhere."""
-    if not rows:
-        return 0
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        ScheduledPayment.objects.bulk_create(
-            [
-                ScheduledPayment(
-                    client_id=r.client_id, schedule_id=r.schedule_id, sequence=r.sequence, reference=r.reference,
-                    due_date=r.due_date, original_due_date=r.due_date, amount_due=r.amount_due, status=r.status,
-                )
-                for r in rows
-            ],
-            batch_size=1000,
-        )
-        return len(rows)
-    zero = Decimal("0.00")
-    table = ScheduledPayment._meta.db_table
-    with connection.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(
-                    (r.client_id, r.schedule_id, r.sequence, r.reference, r.due_date,
-                     r.due_date, r.amount_due, zero, r.status, now)
-                )
-    return len(rows)
+    count = 0
+    with row_writer(ScheduledPayment, NewPayment._fields) as write:
+        for row in rows:
+            write(row)
+            count += 1
+    return count
 
 
 def schedules_refresh_rollups(*, schedule_ids) -> None:
@@ -199,9 +196,24 @@ def schedules_refresh_rollups(*, schedule_ids) -> None:
     )
 
 
+def _rollups(schedule, dues: list[duedates.Due], statuses: list[str]) -> dict:
+    """next_due_date, is_overdue and status of a new schedule (or its row) whose payments have
+    these dues and statuses, as schedules_refresh_rollups would compute them in SQL."""
+    open_dates = [
+        due.due_date for due, status in zip(dues, statuses, strict=True) if status in OPEN_PAYMENT_STATUSES
+    ]
+    unbounded = schedule.kind in OPEN_ENDED_KINDS and schedule.cycles is None and schedule.end_date is None
+    completed = dues and not open_dates and not unbounded and schedule.status == ScheduleStatus.ACTIVE
+    return {
+        "next_due_date": min(open_dates, default=None),
+        "is_overdue": PaymentStatus.OVERDUE in statuses,
+        "status": ScheduleStatus.COMPLETED if completed else schedule.status,
+    }
+
+
 def _allocate_numbers(client: Client, count: int) -> int:
     """Reserve `count` consecutive schedule numbers for the client; returns the first."""
-    list(Client.objects.select_for_update(no_key=True).filter(pk=client.pk).values_list("pk"))
+    locks.client_chain_head(client_id=client.pk)
     current = PaymentSchedule.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0
     return current + 1
 
@@ -244,7 +256,6 @@ KIND_FIELDS = {
         "autopay_method", "autopay_account", "mandate_reference", "mandate_consented_at",
     },
 }
-KIND_SPECIFIC = set().union(*KIND_FIELDS.values())
 
 
 def _kind_rule_errors(schedule: PaymentSchedule) -> dict:
@@ -270,11 +281,15 @@ def _kind_rule_errors(schedule: PaymentSchedule) -> dict:
     return errors
 
 
+# Set by the services, not taken from a spec: full_clean leaves them to the database.
+NOT_VALIDATED = ("number", "client", "customer")
+
+
 def _validate(schedule: PaymentSchedule) -> None:
     """Field validation plus the kind rules; the database constraints stay as the backstop."""
     errors = _kind_rule_errors(schedule)
     try:
-        schedule.full_clean(exclude=["number", "client", "customer"], validate_unique=False, validate_constraints=False)
+        schedule.full_clean(exclude=NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             errors.setdefault(field, messages)
@@ -282,40 +297,143 @@ def _validate(schedule: PaymentSchedule) -> None:
         raise ValidationError(errors)
 
 
-def _build_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
-    """An unsaved, validated schedule; fields of other kinds are dropped."""
+# A new schedule as plain values, one per column of PaymentSchedule (by attname, in the model's
+# order): the row its bulk insert writes, and readable like a schedule by the kind rules, the
+# plan and the audit details. Building a model object per schedule costs more than its plan.
+ScheduleRow = collections.namedtuple("ScheduleRow", [f.attname for f in PaymentSchedule._meta.concrete_fields])
+_NEW_ROW = ScheduleRow._make(f.get_default() for f in PaymentSchedule._meta.concrete_fields)
+
+
+def _schedule_values(*, client: Client, spec: ScheduleSpec) -> dict:
+    """The field values (by attname) of the schedule a spec describes; other fields keep their
+    defaults, and fields of other kinds are dropped.
+
+    Raises ValidationError for a customer of another client or a deferral before the start.
+    """
     if spec.customer.client_id != client.pk:
         raise ValidationError({"customer": "This customer belongs to another client."})
-    keep = KIND_FIELDS.get(spec.kind, set())
     values = {
-        name: getattr(spec, name)
-        for name in KIND_SPECIFIC
-        if name in keep and name != "autopay_account"
+        "client_id": client.pk,
+        "customer_id": spec.customer.pk,
+        "kind": spec.kind,
+        "amount": spec.amount,
+        "currency": spec.currency or client.currency,
+        "method": spec.method,
+        "start_date": spec.start_date,
+        "cycle_start": spec.start_date,
+        "external_ref": spec.external_ref.strip(),
+        "description": spec.description.strip(),
     }
-    schedule = PaymentSchedule(
-        client=client,
-        customer=spec.customer,
-        number=0,
-        kind=spec.kind,
-        amount=spec.amount,
-        currency=spec.currency or client.currency,
-        method=spec.method,
-        start_date=spec.start_date,
-        external_ref=spec.external_ref.strip(),
-        description=spec.description.strip(),
-        **values,
-    )
-    if spec.kind == ScheduleKind.AUTOPAY and spec.autopay_account:
-        account = normalize_account(spec.autopay_account)
-        schedule.autopay_account = account
-        schedule.autopay_account_last4 = account[-4:]
+    for name in KIND_FIELDS.get(spec.kind, ()):
+        value = getattr(spec, name)
+        if name == "deferral_approved_by":
+            values["deferral_approved_by_id"] = None if value is None else value.pk
+        elif name == "autopay_account":
+            if value:
+                account = normalize_account(value)
+                values["autopay_account"] = account
+                values["autopay_account_last4"] = account[-4:]
+        else:
+            values[name] = value
     if spec.kind == ScheduleKind.DEFERRED and spec.deferred_until and spec.deferred_until < spec.start_date:
         raise ValidationError({"deferred_until": "The deferred-until date is before the original date."})
     if spec.kind == ScheduleKind.AUTOPAY:
-        schedule.method = "direct_debit" if spec.autopay_method == "bank_account" else spec.autopay_method or schedule.method
-    schedule.cycle_start = spec.start_date
+        values["method"] = "direct_debit" if spec.autopay_method == "bank_account" else spec.autopay_method or spec.method
+    return values
+
+
+def _unvalidated_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
+    """The unsaved schedule of a spec, before _validate; raises as _schedule_values does."""
+    schedule = PaymentSchedule(number=0, **_schedule_values(client=client, spec=spec))
+    # The related objects at hand, so that reading them asks the database nothing.
+    schedule.client = client
+    schedule.customer = spec.customer
+    if schedule.deferral_approved_by_id is not None:
+        schedule.deferral_approved_by = spec.deferral_approved_by
+    return schedule
+
+
+def _build_schedule(*, client: Client, spec: ScheduleSpec) -> PaymentSchedule:
+    """An unsaved, validated schedule; fields of other kinds are dropped."""
+    schedule = _unvalidated_schedule(client=client, spec=spec)
     _validate(schedule)
     return schedule
+
+
+def _value_key(value) -> tuple:
+    # Equal Decimals may differ in their places (49.9 == 49.90), which a field's checks see.
+    return (type(value), str(value) if isinstance(value, Decimal) else value)
+
+
+class _FieldChecks:
+    """Whether full_clean, as _validate runs it, passes a new schedule's values and leaves them.
+
+    A field's checks (to_python, choices, validators) depend on its value alone, so each runs
+    once per distinct value of the field, and its outcome is remembered for the rest of a batch.
+    """
+
+    def __init__(self):
+        self._fields = {
+            field.attname: field
+            for field in PaymentSchedule._meta.concrete_fields
+            if field.name not in NOT_VALIDATED and not field.generated
+        }
+        self._outcomes: dict[tuple, bool] = {}
+        # Columns a spec leaves keep their defaults, checked once, here; some (the amount, say)
+        # have none that passes and must always be given.
+        self._required = frozenset(
+            attname for attname in self._fields if not self._all_pass({attname: getattr(_NEW_ROW, attname)})
+        )
+
+    def pass_unchanged(self, values: dict) -> bool:
+        """For a new schedule with these values (by attname) and defaults elsewhere."""
+        return self._required <= values.keys() and self._all_pass(values)
+
+    def _all_pass(self, values: dict) -> bool:
+        fields, outcomes = self._fields, self._outcomes
+        for attname, value in values.items():
+            if attname not in fields:
+                continue
+            try:
+                key = (attname, *_value_key(value))
+                passed = outcomes.get(key)
+            except TypeError:  # an unhashable value: full_clean will have its say
+                return False
+            if passed is None:
+                passed = outcomes[key] = self._passes_unchanged(fields[attname], value)
+            if not passed:
+                return False
+        return True
+
+    @staticmethod
+    def _passes_unchanged(field, value) -> bool:
+        # Model.clean_fields for one field. Only ForeignKey.validate reads the instance, to route
+        # its query: an unsaved one routes it to the default database, as None does.
+        if (field.blank and value in field.empty_values) or isinstance(value, DatabaseDefault):
+            return True
+        try:
+            cleaned = field.clean(value, None)
+        except ValidationError:
+            return False
+        return _value_key(cleaned) == _value_key(value)
+
+
+def _build_rows(*, client: Client, specs: list[ScheduleSpec]) -> list[ScheduleRow]:
+    """_build_schedule for each spec, as rows; in order, so the first faulty spec raises.
+
+    A spec that breaks a kind rule, or has a value full_clean would refuse or convert, goes
+    through _build_schedule itself; for the others _FieldChecks knows full_clean's outcome.
+    """
+    checks = _FieldChecks()
+    rows = []
+    for spec in specs:
+        values = _schedule_values(client=client, spec=spec)
+        row = _NEW_ROW._replace(**values)
+        if _kind_rule_errors(row) or not checks.pass_unchanged(values):
+            schedule = _build_schedule(client=client, spec=spec)
+            row = ScheduleRow._make(getattr(schedule, name) for name in ScheduleRow._fields)
+        rows.append(row)
+    return rows
 
 
 DUPLICATE_REF = "A schedule with this CRM reference already exists."
@@ -346,7 +464,7 @@ def schedule_preview(*, client: Client, spec: ScheduleSpec, today: dt.date | Non
         raise ValidationError(str(exc)) from None
 
 
-def _created_details(schedule: PaymentSchedule, dues, source: str) -> dict:
+def _created_details(schedule: ScheduleRow, spec: ScheduleSpec, dues, source: str) -> dict:
     details = {
         "kind": schedule.kind,
         "amount": schedule.amount,
@@ -359,11 +477,12 @@ def _created_details(schedule: PaymentSchedule, dues, source: str) -> dict:
         "source": source,
     }
     for name in KIND_FIELDS[schedule.kind]:
-        value = getattr(schedule, name, None)
         if name == "autopay_account":
-            value = schedule.autopay_account_masked
+            value = mask_account(schedule.autopay_account)
         elif name == "deferral_approved_by":
-            value = value.get_username() if value else None
+            value = spec.deferral_approved_by.get_username() if schedule.deferral_approved_by_id else None
+        else:
+            value = getattr(schedule, name)
         if value not in (None, ""):
             details[name] = value
     return details
@@ -373,51 +492,58 @@ def _created_details(schedule: PaymentSchedule, dues, source: str) -> dict:
 def schedule_create(
     *, client: Client, actor: Actor, spec: ScheduleSpec, source: str = "manual", today: dt.date | None = None
 ) -> PaymentSchedule:
-    """Create a schedule of any kind with its scheduled payments; raises ValidationError."""
-    (schedule,) = schedules_create_many(client=client, actor=actor, specs=[spec], source=source, today=today)
-    # Rollups (next due date, overdue) were computed in SQL: hand back the row as stored.
-    return PaymentSchedule.objects.select_related("client", "customer").get(pk=schedule.pk)
+    """Create a schedule of any kind with its scheduled payments; raises ValidationError, or
+    PermissionDenied for a role that may not write."""
+    created = schedules_create_many(client=client, actor=actor, specs=[spec], source=source, today=today)
+    return created.select_related("client", "customer").get()
 
 
 @transaction.atomic
 def schedules_create_many(
     *, client: Client, actor: Actor, specs: list[ScheduleSpec], source: str, today: dt.date | None = None
-) -> list[PaymentSchedule]:
-    """Create many schedules in bulk (imports, seeding); all or nothing.
+) -> QuerySet[PaymentSchedule]:
+    """Create many schedules in bulk (imports, seeding); all or nothing. Raises ValidationError
+    for the first faulty spec, or PermissionDenied for a role that may not write.
 
-    Returns the new schedules as built: their rollup fields were set in SQL, not on these objects.
+    Returns the new schedules, in the order of the specs, as a queryset read when used.
     """
+    require_role(actor, client)
     today = today or client_today(client)
-    built = [_build_schedule(client=client, spec=spec) for spec in specs]
-    _check_external_refs(client, [schedule.external_ref for schedule in built])
+    built = _build_rows(client=client, specs=specs)
+    _check_external_refs(client, [row.external_ref for row in built])
     first = _allocate_numbers(client, len(built))
-    plans = []
-    for offset, schedule in enumerate(built):
-        schedule.number = first + offset
-        if not isinstance(actor, str):
-            schedule.created_by = actor
-        try:
-            plans.append(_plan(schedule, through=_horizon(schedule, today)))
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        if schedule.kind in OPEN_ENDED_KINDS:
-            schedule.horizon_until = _horizon(schedule, today)
-    bulk_insert(built, need_ids=True)
-    rows = []
-    for schedule, dues in zip(built, plans, strict=True):
-        rows.extend(_payment_rows(schedule, dues, today))
-    scheduled_payments_insert(rows)
-    # The new schedules have consecutive numbers: a range, not a list of 100,000 ids.
-    new_ids = PaymentSchedule.objects.filter(
-        client=client, number__gte=first, number__lt=first + len(built)
-    ).values("pk")
-    schedules_refresh_rollups(schedule_ids=new_ids)
-    audit_record_many(
-        client=client,
-        actor=actor,
-        events=[
-            PendingEvent("schedule.created", schedule, _created_details(schedule, dues, source))
-            for schedule, dues in zip(built, plans, strict=True)
-        ],
-    )
-    return built
+    created_by = None if isinstance(actor, str) else actor.pk
+    # One moment for the batch, as text for COPY (psycopg would format a datetime in every row).
+    now = timezone.now().isoformat()
+    subject_type = PaymentSchedule._meta.model_name
+    events = []
+    # Each schedule's payments stream into the database while the next schedule is planned; the
+    # schedules' own rows follow in one COPY as the block ends (foreign keys are checked at commit).
+    with (
+        row_inserter(PaymentSchedule, len(built)) as insert_schedule,
+        row_writer(ScheduledPayment, NewPayment._fields) as write_payment,
+    ):
+        for number, (row, spec) in enumerate(zip(built, specs, strict=True), first):
+            horizon = _horizon(row, today)
+            try:
+                dues = _plan_of(row, client, through=horizon)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+            statuses = _initial_statuses(dues, today, client.grace_days)
+            row = row._replace(
+                number=number,
+                created_by_id=created_by,
+                horizon_until=horizon if row.kind in OPEN_ENDED_KINDS else row.horizon_until,
+                created_at=now,
+                updated_at=now,
+                # Written with the schedule's own row: no UPDATE over the new schedules afterwards.
+                **_rollups(row, dues, statuses),
+            )
+            schedule_id = insert_schedule(row)
+            for payment in _new_payments(
+                client=client, schedule_id=schedule_id, number=number, dues=dues, statuses=statuses, updated_at=now
+            ):
+                write_payment(payment)
+            events.append(PendingEvent("schedule.created", (subject_type, schedule_id), _created_details(row, spec, dues, source)))
+    audit_record_many(client=client, actor=actor, events=events)
+    return PaymentSchedule.objects.filter(client=client, number__gte=first, number__lt=first + len(built)).order_by("number")

@@ -1,12 +1,30 @@
+import datetime as dt
+import enum
+import json
 import threading
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bpo_ledger.audit import GENESIS_HASH, audit_record, audit_verify, event_hash
+from bpo_ledger.audit import (
+    GENESIS_HASH,
+    PendingEvent,
+    _canonical_of_batch,
+    audit_record,
+    audit_record_many,
+    audit_verify,
+    canonical_details,
+    canonical_event,
+    event_hash,
+    normalize_details,
+)
+from bpo_ledger.events import UnknownEventError
 from bpo_ledger.models import AuditEvent
 
 on_postgresql = pytest.mark.skipif(
@@ -183,3 +201,78 @@ def test_the_audit_trail_page_reads_in_words_and_filters_by_what_happened(client
     filtered = client.get(url, {"verb": "customer.updated"}).content.decode()
     assert "Customer changed by Sam Supervisor" in filtered
     assert "Customer created by" not in filtered
+
+# A batch: each event's canonical JSON is built from parts; it must be the very text verify rebuilds
+
+
+class Kind(enum.StrEnum):
+    RECURRING = "recurring"
+
+
+BATCH_DETAILS = [
+    None,
+    {},
+    {"amount": Decimal("10.50"), "due": dt.date(2027, 1, 31), "at": dt.datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)},
+    {"note": 'naïve café "quoted" \\ back\nslash', "kind": Kind.RECURRING, "flag": True, "none": None, "ratio": 0.1},
+    {"moved": {"ACME-000001-01": {"before": dt.date(2026, 12, 10), "after": dt.date(2027, 2, 10)}}, "refs": ["a", ("b", 2)]},
+    # Keys that are not text become text on the way through JSON, in another order: the long way.
+    {10: "ten", 9: "nine", "8": "eight"},
+    {"nested": [{2: "b", 1: "a"}]},
+]
+
+
+def test_a_batch_hashes_each_event_as_verify_recomputes_it(client_a, agent):
+    events = [PendingEvent("client.policy_changed", ("client", i), details) for i, details in enumerate(BATCH_DETAILS)]
+    assert audit_record_many(client=client_a, actor=agent, events=events) == len(events)
+    stored = list(AuditEvent.objects.filter(client=client_a).order_by("seq"))
+    assert [e.details for e in stored] == [normalize_details(d) for d in BATCH_DETAILS]
+    assert all(event_hash(e) == e.hash for e in stored)
+    assert [e.actor for e in stored] == [agent] * len(events)
+    assert audit_verify(client=client_a).verified == len(events)
+
+
+def test_a_batch_continues_the_chain_of_single_events(client_a):
+    (first,) = record(client_a, 1)
+    audit_record_many(client=client_a, actor="system:test", events=[PendingEvent("client.policy_changed", client_a, {"i": 1})])
+    second = AuditEvent.objects.get(client=client_a, seq=2)
+    assert second.prev_hash == first.hash
+    assert audit_verify(client=client_a).ok
+
+
+def test_a_batch_with_an_unknown_verb_writes_nothing(client_a):
+    with pytest.raises(UnknownEventError):
+        audit_record_many(client=client_a, actor="system:test", events=[
+            PendingEvent("client.policy_changed", client_a), PendingEvent("no.such_verb", client_a),
+        ])
+    assert not AuditEvent.objects.exists()
+
+
+json_keys = st.text(max_size=8)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False) | st.dates()
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(json_keys | st.integers(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(json_keys, json_values, max_size=6))
+def test_canonical_details_are_those_of_the_details_as_stored(details):
+    expected = json.dumps(normalize_details(details), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_details(details) == expected
+
+
+@given(
+    seq=st.integers(min_value=1), subject_id=st.text(), verb=st.text(), subject_type=st.text(),
+    actor_id=st.none() | st.integers(min_value=1), actor_label=st.text(), details=st.dictionaries(json_keys, json_scalars, max_size=4),
+)
+def test_a_batchs_canonical_text_is_canonical_event(seq, subject_id, verb, subject_type, actor_id, actor_label, details):
+    created_at = dt.datetime(2026, 11, 23, 15, 0, 0, 42, tzinfo=dt.UTC)
+    canonical = _canonical_of_batch(client_id=7, created_at=created_at, actor_id=actor_id, actor_label=actor_label)
+    assert canonical(seq, verb, subject_type, subject_id, canonical_details(details)) == canonical_event(
+        client_id=7, seq=seq, created_at=created_at, actor_id=actor_id, actor_label=actor_label, verb=verb,
+        subject_type=subject_type, subject_id=subject_id, details=normalize_details(details),
+    )

@@ -5,14 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 
 from bpo_ledger.audit import audit_verify
 from bpo_ledger.errors import DomainError, StaleError
 from bpo_ledger.models import AuditEvent
 from bpo_ledger.selectors import audit_timeline
 from schedules import services
-from schedules.models import PaymentSchedule, ScheduledPayment
-from schedules.services import ScheduleSpec
+from schedules.models import PaymentSchedule, ScheduledPayment, payment_reference
+from schedules.services import ScheduleSpec, planning
 
 TODAY = dt.date(2026, 11, 23)  # a Monday
 
@@ -360,3 +361,201 @@ def test_the_nightly_command_refuses_a_date_it_cannot_read(client_a):
 
     with pytest.raises(CommandError, match=r"--date '2026-11-31' is not a date; use a date such as 2026-11-23"):
         call_command("schedules_nightly", "--date", "2026-11-31")
+
+# Who may create schedules
+
+
+@pytest.mark.parametrize("role", ["agent", "supervisor", "admin_user"])
+def test_it_lets_writing_roles_create_schedules(request, client_a, customer_a, role):
+    plan = create(client_a, customer_a, request.getfixturevalue(role), kind="one_time", amount=Decimal("5"), start_date=TODAY)
+    assert log(plan)[0].actor == request.getfixturevalue(role)
+
+
+@pytest.mark.parametrize("role", ["auditor", "outsider"])
+def test_it_refuses_auditors_and_outsiders(request, client_a, customer_a, role):
+    actor = request.getfixturevalue(role)
+    spec = ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("5"), start_date=TODAY)
+    with pytest.raises(PermissionDenied):
+        services.schedule_create(client=client_a, actor=actor, spec=spec, today=TODAY)
+    with pytest.raises(PermissionDenied):
+        services.schedules_create_many(client=client_a, actor=actor, specs=[spec], source="import", today=TODAY)
+    assert not PaymentSchedule.objects.exists()
+
+
+# Creating many at once: the same rows, validation, rollups and audit as one at a time
+
+
+def mixed_specs(customer, approver):
+    """One spec of each kind, with values full_clean converts and dues already past."""
+    return [
+        ScheduleSpec(customer=customer, kind="recurring", amount=Decimal("49.99"), start_date=dt.date(2026, 12, 31), frequency="monthly"),
+        # Two dues already past the grace days: overdue; the rest upcoming.
+        ScheduleSpec(customer=customer, kind="recurring", amount=Decimal("20"), start_date=dt.date(2026, 10, 1), frequency="monthly", cycles=5),
+        ScheduleSpec(
+            customer=customer, kind="installment", amount=Decimal("1000.00"), start_date=dt.date(2027, 1, 31),
+            frequency="monthly", installment_count=3, down_payment=Decimal("100.00"), external_ref=" CRM-77 ",
+        ),
+        ScheduleSpec(
+            customer=customer, kind="deferred", amount=Decimal("75.00"), start_date=TODAY, deferred_until=dt.date(2026, 12, 21),
+            deferral_reason="hardship", deferral_approved_by=approver, description=" Lost job ",
+        ),
+        # Due yesterday, within the grace days: due. The whole-number amount becomes 50.00.
+        ScheduleSpec(customer=customer, kind="one_time", amount=50, start_date=dt.date(2026, 11, 20)),
+        ScheduleSpec(
+            customer=customer, kind="autopay", amount=Decimal("64.00"), start_date=dt.date(2026, 12, 5), frequency="monthly",
+            autopay_method="bank_account", autopay_account="GB29 NWBK 6016 1331 9268 19", mandate_reference="MND-1",
+            mandate_consented_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        ),
+    ]
+
+
+SCHEDULE_FIELDS = [
+    "kind", "status", "currency", "amount", "method", "start_date", "end_date", "cycles", "frequency", "interval",
+    "anchor_day", "cycle_start", "cycle_start_sequence", "installment_count", "down_payment", "deferred_until",
+    "deferral_reason", "deferral_approved_by_id", "autopay_method", "autopay_account", "autopay_account_last4",
+    "mandate_reference", "mandate_consented_at", "external_ref", "description",
+]
+
+
+def test_many_are_stored_as_each_is_validated_and_planned_alone(client_a, customer_a, agent, supervisor):
+    specs = mixed_specs(customer_a, supervisor)
+    created = list(services.schedules_create_many(client=client_a, actor=agent, specs=specs, source="import", today=TODAY))
+    assert [s.number for s in created] == [1, 2, 3, 4, 5, 6]
+    for schedule, spec in zip(created, specs, strict=True):
+        alone = planning._build_schedule(client=client_a, spec=spec)
+        assert [getattr(schedule, f) for f in SCHEDULE_FIELDS] == [getattr(alone, f) for f in SCHEDULE_FIELDS]
+        assert schedule.created_by == agent
+        plan = planning._plan(schedule, through=planning._horizon(schedule, TODAY))
+        assert [(p.sequence, p.due_date, p.original_due_date, p.amount_due, p.amount_paid, p.reference) for p in schedule.payments.order_by("sequence")] == [
+            (d.sequence, d.due_date, d.due_date, d.amount, Decimal("0.00"), payment_reference("ACME", schedule.number, d.sequence)) for d in plan
+        ]
+    assert created[4].amount == Decimal("50.00")
+    assert [s for _, _, s in dues(created[1])] == ["overdue", "overdue", "upcoming", "upcoming", "upcoming"]
+    assert dues(created[4])[0][2] == "due"
+
+
+def test_many_get_the_rollups_the_sql_refresh_computes(client_a, customer_a, agent, supervisor):
+    created = services.schedules_create_many(
+        client=client_a, actor=agent, specs=mixed_specs(customer_a, supervisor), source="import", today=TODAY
+    )
+    rollups = ("pk", "next_due_date", "is_overdue", "status", "horizon_until")
+    stored = list(created.values_list(*rollups))
+    assert stored[1][1:4] == (dt.date(2026, 10, 1), True, "active")
+    services.schedules_refresh_rollups(schedule_ids=[pk for pk, *_ in stored])
+    assert list(created.values_list(*rollups)) == stored
+
+
+def test_many_write_one_event_each_on_a_chain_that_verifies(client_a, customer_a, agent, supervisor):
+    created = list(services.schedules_create_many(
+        client=client_a, actor=agent, specs=mixed_specs(customer_a, supervisor), source="import", today=TODAY
+    ))
+    events = {int(e.subject_id): e for e in AuditEvent.objects.filter(client=client_a, verb="schedule.created")}
+    assert sorted(events) == sorted(s.pk for s in created)
+    assert audit_verify(client=client_a).ok
+    recurring, _, installment, deferred, one_time, autopay = (events[s.pk].details for s in created)
+    assert recurring == {
+        "kind": "recurring", "amount": "49.99", "currency": "USD", "method": "bank_transfer", "start_date": "2026-12-31",
+        "scheduled_payments": 6, "first_due": "2026-12-31", "last_due": "2027-06-01", "source": "import",
+        "frequency": "monthly", "interval": 1,
+    }
+    assert installment["down_payment"] == "100.00" and installment["installment_count"] == 3
+    assert deferred["deferral_approved_by"] == "supervisor" and deferred["deferred_until"] == "2026-12-21"
+    assert one_time["amount"] == "50"
+    assert autopay["autopay_account"] == "•••• 6819" and autopay["method"] == "direct_debit"
+    assert autopay["mandate_consented_at"] == "2026-11-01T00:00:00Z"
+    assert all(events[s.pk].actor == agent for s in created)
+
+
+def test_many_keep_the_autopay_account_encrypted_at_rest(client_a, customer_a, agent, supervisor):
+    created = services.schedules_create_many(
+        client=client_a, actor=agent, specs=mixed_specs(customer_a, supervisor), source="import", today=TODAY
+    )
+    autopay = created.get(kind="autopay")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT autopay_account FROM schedules_paymentschedule WHERE id = %s", [autopay.pk])
+        (stored,) = cursor.fetchone()
+    assert "6819" not in stored
+    assert autopay.autopay_account == "GB29NWBK60161331926819"
+
+
+def test_many_refuse_a_value_full_clean_refuses_after_an_equal_one_passed(client_a, customer_a):
+    # 49.990 == 49.99, but has three places: the checks remembered for 49.99 must not apply.
+    specs = [
+        ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("49.99"), start_date=TODAY),
+        ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("49.990"), start_date=TODAY),
+    ]
+    with pytest.raises(ValidationError) as many:
+        services.schedules_create_many(client=client_a, actor="system:test", specs=specs, source="import", today=TODAY)
+    with pytest.raises(ValidationError) as alone:
+        planning._build_schedule(client=client_a, spec=specs[1])
+    assert many.value.message_dict == alone.value.message_dict
+    assert "decimal places" in str(many.value)
+    assert not PaymentSchedule.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        # The first faulty spec raises, whatever its fault and whatever comes after.
+        ([{"frequency": ""}, {"customer": "other"}], "need a frequency"),
+        ([{"customer": "other"}, {"frequency": ""}], "belongs to another client"),
+        ([{"interval": 0}, {"frequency": ""}], "greater than or equal to 1"),
+    ],
+)
+def test_many_raise_the_first_faulty_specs_errors(client_a, customer_a, customer_b, faults, message):
+    def spec(fault):
+        fields = {"customer": customer_a, "kind": "recurring", "amount": Decimal("10"), "start_date": TODAY, "frequency": "monthly"}
+        fields.update(fault)
+        if fields["customer"] == "other":
+            fields["customer"] = customer_b
+        return ScheduleSpec(**fields)
+
+    specs = [spec({}), *(spec(fault) for fault in faults)]
+    with pytest.raises(ValidationError, match=message):
+        services.schedules_create_many(client=client_a, actor="system:test", specs=specs, source="import", today=TODAY)
+
+
+def test_many_store_nothing_when_a_late_spec_cannot_be_planned(client_a, customer_a):
+    specs = [
+        ScheduleSpec(customer=customer_a, kind="recurring", amount=Decimal("10"), start_date=TODAY, frequency="monthly"),
+        # Valid fields, but 0.05 cannot be split into ten installments of at least 0.01.
+        ScheduleSpec(customer=customer_a, kind="installment", amount=Decimal("0.05"), start_date=TODAY, frequency="monthly", installment_count=10),
+    ]
+    with pytest.raises(ValidationError, match="cannot split"):
+        services.schedules_create_many(client=client_a, actor="system:test", specs=specs, source="import", today=TODAY)
+    assert not PaymentSchedule.objects.exists()
+    assert not ScheduledPayment.objects.exists()
+    assert not AuditEvent.objects.filter(verb="schedule.created").exists()
+
+
+def test_many_refuse_crm_references_taken_or_repeated(client_a, customer_a):
+    create(client_a, customer_a, kind="one_time", amount=Decimal("5"), start_date=TODAY, external_ref="CRM-1")
+    specs = [
+        ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("5"), start_date=TODAY, external_ref=ref)
+        for ref in (" CRM-1", "CRM-2", "CRM-2 ")
+    ]
+    with pytest.raises(ValidationError) as exc:
+        services.schedules_create_many(client=client_a, actor="system:test", specs=specs, source="import", today=TODAY)
+    assert exc.value.message_dict["external_ref"] == [
+        "A schedule with this CRM reference already exists: CRM-1.",
+        "CRM reference CRM-2 appears twice in this batch.",
+    ]
+    assert PaymentSchedule.objects.count() == 1
+
+
+def test_many_return_the_new_schedules_in_the_order_of_the_specs(client_a, customer_a):
+    create(client_a, customer_a, kind="one_time", amount=Decimal("5"), start_date=TODAY)
+    specs = [
+        ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal(n), start_date=TODAY, external_ref=f"R{n}")
+        for n in (3, 1, 2)
+    ]
+    created = services.schedules_create_many(client=client_a, actor="system:test", specs=specs, source="import", today=TODAY)
+    assert [(s.number, s.external_ref, s.amount) for s in created] == [
+        (2, "R3", Decimal("3.00")), (3, "R1", Decimal("1.00")), (4, "R2", Decimal("2.00")),
+    ]
+
+
+def test_many_with_no_specs_create_nothing(client_a):
+    created = services.schedules_create_many(client=client_a, actor="system:test", specs=[], source="import", today=TODAY)
+    assert list(created) == []
+    assert not AuditEvent.objects.filter(verb="schedule.created").exists()
