@@ -19,7 +19,7 @@ from bpo_ledger.access import require_role
 from bpo_ledger.audit import Actor, PendingEvent, audit_record_many
 from bpo_ledger.bulk import row_inserter, row_writer
 from bpo_ledger.clock import client_today
-from bpo_ledger.crypto import mask_account, normalize_account
+from bpo_ledger.crypto import masked, normalize_account
 from bpo_ledger.models import Client, Customer
 
 from .. import duedates, models
@@ -478,7 +478,7 @@ def _created_details(schedule: ScheduleRow, spec: ScheduleSpec, dues, source: st
     }
     for name in KIND_FIELDS[schedule.kind]:
         if name == "autopay_account":
-            value = mask_account(schedule.autopay_account)
+            value = masked(schedule.autopay_account_last4)
         elif name == "deferral_approved_by":
             value = spec.deferral_approved_by.get_username() if schedule.deferral_approved_by_id else None
         else:

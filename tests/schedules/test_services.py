@@ -441,7 +441,7 @@ def test_many_get_the_rollups_the_sql_refresh_computes(client_a, customer_a, age
     rollups = ("pk", "next_due_date", "is_overdue", "status", "horizon_until")
     stored = list(created.values_list(*rollups))
     assert stored[1][1:4] == (dt.date(2026, 10, 1), True, "active")
-    services.schedules_refresh_rollups(schedule_ids=[pk for pk, *_ in stored])
+    planning.schedules_refresh_rollups(schedule_ids=[pk for pk, *_ in stored])
     assert list(created.values_list(*rollups)) == stored
 
 
