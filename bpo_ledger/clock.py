@@ -1,7 +1,7 @@
 """Moments and days as people and jobs give them: the command line, tasks, the client's calendar."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
@@ -28,6 +28,17 @@ def parse_day(value: str) -> dt.date:
         raise ValueError(f"{value!r} is not a date; use {DAY_FORMAT}.") from None
 
 
+def local_date(moment: dt.datetime, tz_name: str) -> dt.date:
+    """The calendar date of the aware datetime `moment` in the IANA zone `tz_name`."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"local_date needs an aware datetime, got naive {moment.isoformat()}")
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz_name!r}") from exc
+    return moment.astimezone(zone).date()
+
+
 def client_today(client, now: dt.datetime | None = None) -> dt.date:
     """Today's date where the client is: due dates are the client's calendar days."""
-    return (now or timezone.now()).astimezone(ZoneInfo(client.timezone)).date()
+    return local_date(now or timezone.now(), client.timezone)

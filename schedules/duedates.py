@@ -7,10 +7,9 @@ import calendar
 import itertools
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Aliased because the functions below take a parameter named `holidays` (a set of dates).
 import holidays as holidays_lib
@@ -276,13 +275,3 @@ def recurring_plan(
         if sequence >= first_sequence
     ]
 
-
-def local_date(moment: datetime, tz_name: str) -> date:
-    """The calendar date of the aware datetime `moment` in the IANA zone `tz_name`."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"local_date needs an aware datetime, got naive {moment.isoformat()}")
-    try:
-        zone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {tz_name!r}") from exc
-    return moment.astimezone(zone).date()
