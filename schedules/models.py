@@ -148,6 +148,9 @@ class PaymentSchedule(models.Model):
         ordering = ["-number"]
         constraints = [
             models.UniqueConstraint(fields=["client", "number"], name="schedule_unique_number"),
+            # The target of scheduled_payment_schedule_same_client, the composite foreign key
+            # by which a scheduled payment belongs to a schedule of its own client.
+            models.UniqueConstraint(fields=["id", "client"], name="schedule_id_client"),
             models.UniqueConstraint(
                 fields=["client", "external_ref"],
                 condition=~Q(external_ref=""),
@@ -257,9 +260,19 @@ class ScheduledPayment(models.Model):
     # No single-column indexes: scheduled_payment_due_idx (client, status, due_date) and
     # scheduled_payment_unique_ref (client, reference) lead with client_id, and
     # scheduled_payment_unique_seq (schedule, sequence) leads with schedule_id.
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No single-column foreign keys either: one composite foreign key, (schedule_id, client_id)
+    # -> paymentschedule (id, client_id), scheduled_payment_schedule_same_client (migration
+    # schedules 0005), makes the database refuse a payment whose client is not its schedule's,
+    # and checks one row instead of two per payment. The client exists through the schedule.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     schedule = models.ForeignKey(
-        PaymentSchedule, on_delete=models.PROTECT, related_name="payments", db_index=False
+        PaymentSchedule,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,
+        db_constraint=False,
     )
     sequence = models.PositiveIntegerField()
     reference = models.CharField(max_length=40)
