@@ -488,7 +488,10 @@ class AuditEvent(models.Model):
     hash = sha256(prev_hash + canonical JSON of the event); see bpo_ledger.audit.
     """
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="audit_events")
+    # No single-column index: audit_chain_linear (client, seq) leads with client_id.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="audit_events", db_index=False
+    )
     seq = models.PositiveBigIntegerField(help_text="Position in the client's chain, from 1.")
     created_at = models.DateTimeField()
     actor = models.ForeignKey(

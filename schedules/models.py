@@ -72,7 +72,10 @@ DOWN_PAYMENT_TOO_HIGH = "The down payment must be less than the total."
 class PaymentSchedule(models.Model):
     """One customer's plan of expected payments, of one of five kinds."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="schedules")
+    # No single-column index: schedule_unique_number (client, number) leads with client_id.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="schedules", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="schedules")
     number = models.PositiveIntegerField(help_text="Sequential per client; part of references.")
     kind = models.CharField(max_length=16, choices=ScheduleKind.choices)
@@ -145,6 +148,9 @@ class PaymentSchedule(models.Model):
         ordering = ["-number"]
         constraints = [
             models.UniqueConstraint(fields=["client", "number"], name="schedule_unique_number"),
+            # The target of scheduled_payment_schedule_same_client, the composite foreign key
+            # by which a scheduled payment belongs to a schedule of its own client.
+            models.UniqueConstraint(fields=["id", "client"], name="schedule_id_client"),
             models.UniqueConstraint(
                 fields=["client", "external_ref"],
                 condition=~Q(external_ref=""),
@@ -251,9 +257,22 @@ OPEN_PAYMENT_STATUSES = (
 class ScheduledPayment(models.Model):
     """One expected payment of a schedule."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes: scheduled_payment_due_idx (client, status, due_date) and
+    # scheduled_payment_unique_ref (client, reference) lead with client_id, and
+    # scheduled_payment_unique_seq (schedule, sequence) leads with schedule_id.
+    # No single-column foreign keys either: one composite foreign key, (schedule_id, client_id)
+    # -> paymentschedule (id, client_id), scheduled_payment_schedule_same_client (migration
+    # schedules 0005), makes the database refuse a payment whose client is not its schedule's,
+    # and checks one row instead of two per payment. The client exists through the schedule.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     schedule = models.ForeignKey(
-        PaymentSchedule, on_delete=models.PROTECT, related_name="payments"
+        PaymentSchedule,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,
+        db_constraint=False,
     )
     sequence = models.PositiveIntegerField()
     reference = models.CharField(max_length=40)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from bpo_ledger.audit import audit_verify
 from bpo_ledger.errors import DomainError, StaleError
@@ -95,6 +95,18 @@ def test_each_kind_requires_its_fields(client_a, customer_a):
 def test_a_customer_of_another_client_is_refused(client_a, customer_b):
     with pytest.raises(ValidationError, match="belongs to another client"):
         create(client_a, customer_b, kind="one_time", amount=Decimal("5"), start_date=TODAY)
+
+
+def test_the_database_refuses_a_payment_of_another_client_than_its_schedule(client_a, client_b, customer_a):
+    plan = create(client_a, customer_a, kind="one_time", amount=Decimal("10.00"), start_date=dt.date(2027, 1, 4))
+    first = plan.payments.get()
+    with pytest.raises(IntegrityError, match="scheduled_payment_schedule_same_client"), transaction.atomic():
+        ScheduledPayment.objects.create(
+            client=client_b, schedule=plan, sequence=2, reference="BETA-000001-02",
+            due_date=first.due_date, original_due_date=first.due_date, amount_due=Decimal("10.00"),
+        )
+        with connection.cursor() as cursor:  # the foreign key is deferred to commit: check now
+            cursor.execute("SET CONSTRAINTS scheduled_payment_schedule_same_client IMMEDIATE")
 
 
 def test_autopay_keeps_the_account_encrypted_and_masked(client_a, customer_a):
