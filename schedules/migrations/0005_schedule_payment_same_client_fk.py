@@ -16,6 +16,17 @@ ALTER TABLE "schedules_scheduledpayment" DROP CONSTRAINT "scheduled_payment_sche
 """
 
 
+def add_fk(apps, schema_editor):
+    # SQLite (the embedded development setup) can add a foreign key only when it creates a table.
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(ADD_FK)
+
+
+def drop_fk(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP_FK)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -28,7 +39,7 @@ class Migration(migrations.Migration):
             model_name="paymentschedule",
             constraint=models.UniqueConstraint(fields=("id", "client"), name="schedule_id_client"),
         ),
-        migrations.RunSQL(sql=ADD_FK, reverse_sql=DROP_FK),
+        migrations.RunPython(add_fk, drop_fk),
         migrations.AlterField(
             model_name="scheduledpayment",
             name="client",
