@@ -124,29 +124,6 @@ def row_inserter(model: type[models.Model], count: int) -> Iterator[Callable[[Se
     copy_rows(model, [f.column for f in fields], (database_row(row, pk) for row, pk in rows))
 
 
-def bulk_insert(objs: list[models.Model], *, need_ids: bool = False) -> int:
-    """Insert unsaved objects of one model; with need_ids each gets its primary key.
-
-    As row_inserter: give objects that full_clean would leave unchanged. Fields' pre_save runs
-    as in Model.save(), so auto_now dates are set.
-    """
-    if not objs:
-        return 0
-    model = type(objs[0])
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=1000)
-        return len(objs)
-    fields = model._meta.concrete_fields
-    with row_inserter(model, len(objs)) as insert:
-        for obj in objs:
-            pk = insert([field.pre_save(obj, True) for field in fields])
-            if need_ids:
-                obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
-    return len(objs)
-
-
 def bulk_update(objs: list[models.Model], fields: list[str]) -> int:
     """Write `fields` of many objects in one statement: UPDATE ... FROM unnest(arrays) on PostgreSQL.
 

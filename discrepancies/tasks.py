@@ -11,4 +11,4 @@ from . import services
 def sla_sweep(now_iso: str | None = None) -> dict:
     """Every 15 minutes: escalate items past their SLA and age priorities; safe to run twice."""
     sweep = services.discrepancies_sla_sweep(now=parse_now(now_iso) if now_iso else None)
-    return {"escalated": sweep.escalated, "raised": sweep.raised}
+    return {"escalated": sweep.escalated, "raised": sweep.raised, "held": sweep.held}

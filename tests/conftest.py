@@ -1,7 +1,11 @@
 """Role fixtures: client A with an agent, a supervisor and an auditor; an outsider who
 belongs to client B only; an admin (superuser)."""
 
+import threading
+from contextlib import contextmanager
+
 import pytest
+from django.db import connections, transaction
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -99,3 +103,28 @@ def customer_b(client_b):
     return services.customer_create(
         client=client_b, actor="system:test", external_ref="GX-1", name="Lena Fischer"
     )
+
+
+@contextmanager
+def held(lock):
+    """Another transaction (a thread with its own connection) that has run `lock` and keeps
+    what it locked until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                lock()
+                locked.set()
+                release.wait(60)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10), "the other transaction never got its lock"
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)

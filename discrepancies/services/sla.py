@@ -17,6 +17,10 @@ from ..events import SLA_SWEEP
 from ..models import ACTIVE_STATUSES, Discrepancy, Status
 
 
+def _past_sla(now: dt.datetime):
+    return Discrepancy.objects.filter(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)
+
+
 @transaction.atomic
 def discrepancies_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Escalate every active item past its SLA due time and raise its level; safe to run twice.
@@ -26,7 +30,7 @@ def discrepancies_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """
     now = now or timezone.now()
     overdue = (
-        Discrepancy.objects.filter(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)
+        _past_sla(now)
         .select_related("client")
         # By client: their chain heads are then locked in one order by every sweep.
         .order_by("client_id", "pk")
@@ -67,22 +71,14 @@ def discrepancies_age_priorities(*, client: Client, now: dt.datetime | None = No
     """
     now = now or timezone.now()
     # policy.priority_rank in SQL: the amount's rank plus one per full age step, at most critical.
-    base = Case(
-        When(amount_abs__gte=client.priority_critical_amount, then=Value(3)),
-        When(amount_abs__gte=client.priority_high_amount, then=Value(2)),
-        When(amount_abs__gte=client.priority_medium_amount, then=Value(1)),
-        default=Value(0),
-    )
+    base = _age_base_rank(client)
     events = []
     # Oldest step first: an item three steps old is raised once, straight to its rank.
     for steps in (3, 2, 1):
-        cutoff = now - dt.timedelta(days=client.priority_age_step_days * steps)
-        aged = (
-            Discrepancy.objects.filter(client=client, status__in=ACTIVE_STATUSES, priority_overridden=False, created_at__lte=cutoff)
-            .annotate(amount_abs=Abs("amount_difference"), target_rank=Least(base + Value(steps), Value(3)))
-            .filter(priority_rank__lt=F("target_rank"))
+        raised = list(
+            locks.locked(_aged_below_rank(client, now, base, steps), skip_locked=True)
+            .values_list("pk", "priority", "target_rank")
         )
-        raised = list(locks.locked(aged, skip_locked=True).values_list("pk", "priority", "target_rank"))
         for rank in (1, 2, 3):
             pks = [pk for pk, _, target in raised if target == rank]
             for start in range(0, len(pks), 500):
@@ -100,10 +96,42 @@ def discrepancies_age_priorities(*, client: Client, now: dt.datetime | None = No
     return len(events)
 
 
+def _age_base_rank(client: Client):
+    """policy.priority_rank's amount part in SQL."""
+    return Case(
+        When(amount_abs__gte=client.priority_critical_amount, then=Value(3)),
+        When(amount_abs__gte=client.priority_high_amount, then=Value(2)),
+        When(amount_abs__gte=client.priority_medium_amount, then=Value(1)),
+        default=Value(0),
+    )
+
+
+def _aged_below_rank(client: Client, now: dt.datetime, base, steps: int):
+    """The client's items at least `steps` age steps old whose priority is below what they have earned."""
+    cutoff = now - dt.timedelta(days=client.priority_age_step_days * steps)
+    return (
+        Discrepancy.objects.filter(client=client, status__in=ACTIVE_STATUSES, priority_overridden=False, created_at__lte=cutoff)
+        .annotate(amount_abs=Abs("amount_difference"), target_rank=Least(base + Value(steps), Value(3)))
+        .filter(priority_rank__lt=F("target_rank"))
+    )
+
+
+def _left_held(now: dt.datetime, clients) -> int:
+    """Items the sweep had to leave because someone else held them: still past their SLA, or
+    still below the priority their age has earned. The next sweep takes them."""
+    held = set(_past_sla(now).values_list("pk", flat=True))
+    for client in clients:
+        base = _age_base_rank(client)
+        for steps in (1, 2, 3):
+            held.update(_aged_below_rank(client, now, base, steps).values_list("pk", flat=True))
+    return len(held)
+
+
 @dataclass(frozen=True)
 class SlaSweep:
     escalated: int
     raised: dict[str, int]  # client code -> priorities raised by age
+    held: int  # items left because someone was changing them; the next sweep takes them
 
 
 def discrepancies_sla_sweep(*, now: dt.datetime | None = None) -> SlaSweep:
@@ -113,8 +141,6 @@ def discrepancies_sla_sweep(*, now: dt.datetime | None = None) -> SlaSweep:
     """
     now = now or timezone.now()
     escalated = discrepancies_escalate_overdue(now=now)
-    raised = {
-        client.code: discrepancies_age_priorities(client=client, now=now)
-        for client in Client.objects.filter(is_active=True).order_by("code")
-    }
-    return SlaSweep(escalated, raised)
+    clients = list(Client.objects.filter(is_active=True).order_by("code"))
+    raised = {client.code: discrepancies_age_priorities(client=client, now=now) for client in clients}
+    return SlaSweep(escalated, raised, held=_left_held(now, clients))

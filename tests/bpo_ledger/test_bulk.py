@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from bpo_ledger.bulk import bulk_insert, reserve_ids, row_inserter, row_writer
+from bpo_ledger.bulk import reserve_ids, row_inserter, row_writer
 from bpo_ledger.models import Customer
 
 on_postgresql = pytest.mark.skipif(
@@ -27,19 +27,21 @@ def test_reserved_ids_are_new_and_distinct(client_a, customer_a):
     assert later.pk > max(ids)
 
 
-def test_bulk_insert_gives_ids_encrypts_and_sets_auto_now_dates(client_a):
+def test_row_inserter_encrypts_and_takes_the_values_save_would_store(client_a):
     customers = [
         Customer(client=client_a, external_ref=f"CRM-{i}", name=f"C{i}", email=f"c{i}@example.com", bank_account=f"DE89 3704 0044 0532 0130 0{i}")
         for i in range(3)
     ]
-    assert bulk_insert(customers, need_ids=True) == 3
+    fields = Customer._meta.concrete_fields
+    with row_inserter(Customer, len(customers)) as insert:
+        ids = [insert([field.pre_save(customer, True) for field in fields]) for customer in customers]
     stored = {c.pk: c for c in Customer.objects.filter(client=client_a)}
-    assert sorted(stored) == sorted(c.pk for c in customers)
-    for customer in customers:
-        again = stored[customer.pk]
+    assert sorted(stored) == sorted(ids)
+    for customer, pk in zip(customers, ids, strict=True):
+        again = stored[pk]
         assert (again.name, again.email, again.bank_account) == (customer.name, customer.email, customer.bank_account)
         assert again.created_at is not None and again.updated_at is not None
-        assert "0532" not in stored_column("bpo_ledger_customer", "bank_account", customer.pk)
+        assert "0532" not in stored_column("bpo_ledger_customer", "bank_account", pk)
 
 
 def test_row_inserter_returns_the_ids_and_stores_the_rows_by_the_end_of_the_block(client_a):

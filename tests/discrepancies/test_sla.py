@@ -8,12 +8,15 @@ from io import StringIO
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.management import CommandError, call_command
+from django.db import connection
 
+from bpo_ledger import locks
 from bpo_ledger.audit import audit_verify
 from bpo_ledger.errors import StaleError
 from config.celery import app
 from discrepancies import services, tasks
 from discrepancies.models import Discrepancy, Status
+from tests.conftest import held
 
 from .conftest import events_of, log_item, put
 
@@ -120,6 +123,21 @@ def test_the_command_escalates_ages_and_prints_the_counts(client_a, client_b):
     ]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+@pytest.mark.django_db(transaction=True)
+def test_an_item_someone_is_changing_is_left_for_the_next_sweep_and_the_sweep_says_so(client_a):
+    busy = medium_item(client_a, opened_hours_ago=100)
+    free = medium_item(client_a, opened_hours_ago=100)
+    err = StringIO()
+    with held(lambda: locks.locked(Discrepancy.objects.filter(pk=busy.pk)).get()):
+        call_command("escalate_overdue", "--now", "2026-11-23T15:00:00+00:00", stdout=StringIO(), stderr=err)
+    assert (fresh(busy).status, fresh(free).status) == (Status.OPEN, Status.ESCALATED)
+    assert "1 discrepancies were being changed by someone else and were left as they are" in err.getvalue()
+    # Released, the next sweep takes it and has nothing left over.
+    assert tasks.sla_sweep("2026-11-23T15:00:00+00:00") == {"escalated": 1, "raised": {"ACME": 0}, "held": 0}
+    assert fresh(busy).status == Status.ESCALATED
+
+
 def test_the_command_reads_a_time_without_offset_as_utc(client_a):
     medium_item(client_a, opened_hours_ago=MEDIUM_HOURS - 1)  # due at 16:00 UTC
     assert run_command("--now", "2026-11-23T15:59:00").startswith("0 discrepancies")
@@ -133,8 +151,8 @@ def test_the_command_refuses_a_time_it_cannot_read(client_a):
 
 def test_the_task_runs_the_sweep_in_process(client_a):
     item = medium_item(client_a, opened_hours_ago=100)
-    assert tasks.sla_sweep("2026-11-23T15:00:00+00:00") == {"escalated": 1, "raised": {"ACME": 0}}
-    assert tasks.sla_sweep("2026-11-23T15:00:00") == {"escalated": 0, "raised": {"ACME": 0}}
+    assert tasks.sla_sweep("2026-11-23T15:00:00+00:00") == {"escalated": 1, "raised": {"ACME": 0}, "held": 0}
+    assert tasks.sla_sweep("2026-11-23T15:00:00") == {"escalated": 0, "raised": {"ACME": 0}, "held": 0}
     assert fresh(item).escalation_level == 1
 
 

@@ -4,19 +4,18 @@ held too long, it fails loudly instead of reporting a night's work undone as don
 import datetime as dt
 import io
 import threading
-from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.core.management import ManagementUtility, call_command
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 
 from bpo_ledger import locks
 from bpo_ledger.models import AuditEvent
 from schedules import services, tasks
 from schedules.models import PaymentSchedule
 from schedules.services import ScheduleSpec
-from tests.conftest import make_client
+from tests.conftest import held, make_client
 from tests.schedules.conftest import make_customer
 
 pytestmark = [
@@ -38,31 +37,6 @@ def plan(client_a, customer_a):
     schedule = services.schedule_create(client=client_a, actor="system:test", spec=spec, today=dt.date(2026, 9, 1))
     assert schedule.payments.count() == 6
     return schedule
-
-
-@contextmanager
-def held(lock):
-    """Another transaction (a thread with its own connection) that has run `lock` and keeps
-    what it locked until the block ends."""
-    locked, release = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                lock()
-                locked.set()
-                release.wait(60)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert locked.wait(10), "the other transaction never got its lock"
-    try:
-        yield
-    finally:
-        release.set()
-        holder.join(10)
 
 
 def hold_client_row(client):

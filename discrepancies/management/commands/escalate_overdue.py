@@ -27,3 +27,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{sweep.escalated} discrepancies past their SLA escalated")
         for code, raised in sweep.raised.items():
             self.stdout.write(f"{code}: {raised} priorities raised by age")
+        if sweep.held:
+            self.stderr.write(
+                f"{sweep.held} discrepancies were being changed by someone else and were left as they are; "
+                "the next sweep takes them"
+            )
