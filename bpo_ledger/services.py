@@ -41,11 +41,9 @@ def _set_consent(customer: Customer, channel: str, consent: bool, now) -> None:
     setattr(customer, f"{channel}_consent_at", now if consent else None)
 
 
-@transaction.atomic
-def customer_create(
+def customer_new(
     *,
     client: Client,
-    actor: Actor,
     external_ref: str,
     name: str,
     email: str = "",
@@ -54,10 +52,11 @@ def customer_create(
     email_consent: bool = False,
     sms_consent: bool = False,
     bank_account: str = "",
-    source: str = "manual",
 ) -> Customer:
-    """Create a customer of the client, consent timestamped now; raises ValidationError on bad fields."""
-    require_role(actor, client)
+    """The unsaved customer customer_create would store, validated; raises ValidationError.
+
+    Saves and locks nothing, so that a batch (an import) can check all its customers first.
+    """
     now = timezone.now()
     customer = Customer(
         client=client,
@@ -72,9 +71,24 @@ def customer_create(
     if bank_account:
         _set_bank_account(customer, bank_account)
     customer.full_clean()
+    return customer
+
+
+@transaction.atomic
+def customer_create(*, client: Client, actor: Actor, source: str = "manual", **fields) -> Customer:
+    """Create a customer of the client (`fields` as customer_new takes them), consent timestamped
+    now; raises ValidationError on bad fields."""
+    require_role(actor, client)
+    return customer_store(customer=customer_new(client=client, **fields), actor=actor, source=source)
+
+
+@transaction.atomic
+def customer_store(*, customer: Customer, actor: Actor, source: str = "manual") -> Customer:
+    """Save a new customer that customer_new built and checked, and put it on the log."""
+    require_role(actor, customer.client)
     customer.save()
     audit_record(
-        client=client,
+        client=customer.client,
         actor=actor,
         verb="customer.created",
         subject=customer,

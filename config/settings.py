@@ -5,7 +5,7 @@ DJANGO_ENV selects the profile: ``development`` (the default, used by ``make run
 to start without a secret key and field-encryption keys.
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import environ
@@ -188,7 +188,20 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # Evidence attached to discrepancies: stored under MEDIA_ROOT/attachments/<client>/, served only
 # through the app to members of that client (never as public media).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# A request body larger than its page takes is refused (413) from its declared length before any
+# of it is read (bpo_ledger.uploads): an upload page's own limit, this for every other form.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# An upload up to this size stays in memory; a larger one (below its page's limit) is spooled to
+# a temporary file as it arrives.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+
+# Bounds on the work one input can ask for (README: Bounded work). Schedule dates (start, end,
+# deferred-until, mandate) lie in this range, and a schedule has at most this many payments
+# when created (its number of payments or installments, or all its dates up to the horizon).
+SCHEDULE_DATE_MIN = date.fromisoformat(env("SCHEDULE_DATE_MIN", default="1990-01-01"))
+SCHEDULE_DATE_MAX = date.fromisoformat(env("SCHEDULE_DATE_MAX", default="2100-12-31"))
+SCHEDULE_MAX_PAYMENTS = env.int("SCHEDULE_MAX_PAYMENTS", default=600)
 
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.
 _email = env.email_url(

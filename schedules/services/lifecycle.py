@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from operator import attrgetter
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ from .planning import (
     _plan,
     _validate,
     client_today,
+    schedule_date_problem,
     scheduled_payments_insert,
     schedules_refresh_rollups,
 )
@@ -125,6 +127,8 @@ def schedule_defer(
     today: dt.date | None = None,
 ) -> PaymentSchedule:
     """Move the remaining due dates so the next one falls on `until`; the old dates stay on record."""
+    if problem := schedule_date_problem(until):
+        raise ValidationError({"until": problem})
     schedule = _current(schedule, actor=actor, version=version)
     _require_open(schedule)
     reason = _reason("defer", reason)
