@@ -178,3 +178,82 @@ def test_an_amount_filter_of_1e99999999_is_the_forms_error(world, client, superv
     response = client.get(url_of(world, "queue"), {"amount_max": "NaN"})
     assert response.status_code == 200
     assert response.context["filter"].form.errors["amount_max"] == ["Enter a number."]
+
+
+# --- Forms ---------------------------------------------------------------------------------------
+
+FORM_VALUES = ["9999-12-31", "0001-01-01", "\x00", "a\x00b", "1e99999999", "NaN", "9" * 40]
+
+
+def form_pages(world, supervisor):
+    """Every page with a form that writes: (name, url, where its form is in the context, good data)."""
+    code, schedule, item, customer = "ACME", world["schedule"], world["item"], world["customer"]
+    open_payment = schedule.payments.order_by("sequence").first()
+    approver = supervisor.memberships.get().pk
+    new_schedule = {
+        "customer": customer.pk, "amount": "25.00", "start_date": "2027-01-04", "method": "bank_transfer",
+        "frequency": "monthly", "interval": "1", "installment_count": "3", "deferred_until": "2027-02-01",
+        "deferral_reason": "hardship", "deferral_approved_by": approver, "autopay_method": "card",
+        "autopay_account": "4111111111111111", "mandate_reference": "M-1", "mandate_consented_at": "2026-11-02",
+    }
+    pages = [
+        ("customer", reverse("customer_create", args=[code]), "form", {"external_ref": "C-9", "name": "Ann Lee"}),
+        ("customer edit", reverse("customer_edit", args=[code, customer.pk]), "form",
+         {"external_ref": customer.external_ref, "name": "Maria G", "reason": "Married"}),
+        ("discrepancy", reverse("discrepancy_create", args=[code]), "form",
+         {"kind": "underpayment", "summary": "Short", "amount_expected": "100.00", "amount_actual": "60.00"}),
+        ("adjustment", reverse("adjustment_create", args=[code]), "form",
+         {"adjustment_type": "write_off", "scheduled_payment_ref": open_payment.reference, "amount": "5.00", "reason": "Goodwill"}),
+    ]
+    pages += [
+        (f"schedule {kind}", reverse("schedule_create", args=[code]) + f"?kind={kind}", "form", {**new_schedule, "kind": kind})
+        for kind in ("recurring", "installment", "deferred", "one_time", "autopay")
+    ]
+    step = {"reason": "Customer asked", "scheduled_payment": open_payment.pk}
+    pages += [
+        (f"schedule {action}", reverse("schedule_action", args=[code, schedule.pk, action]), "form", {**step, **data})
+        for action, data in [
+            ("defer", {"until": "2027-03-15", "reason_code": "hardship"}),
+            ("method", {"method": "card"}),
+            ("amount", {"amount": "30.00"}),
+            ("inquiry", {"channel": "phone", "summary": "Asked about the date"}),
+            ("payment", {"amount": "5.00", "paid_on": "2026-11-03", "method": "cash", "note": "Receipt 12"}),
+            ("fail", {"reason": "R01"}),
+        ]
+    ]
+    pages += [
+        (f"discrepancy {action}", reverse("discrepancy_action", args=[code, item.pk, action]), ("forms", action), data)
+        for action, data in [("note", {"text": "Called"}), ("assign", {"assignee": ""}), ("priority", {"priority": "high"})]
+    ]
+    return pages
+
+
+FORM_PAGES = ["customer", "customer edit", "discrepancy", "adjustment", "schedule recurring", "schedule installment",
+              "schedule deferred", "schedule one_time", "schedule autopay", "schedule defer", "schedule method",
+              "schedule amount", "schedule inquiry", "schedule payment", "schedule fail", "discrepancy note",
+              "discrepancy assign", "discrepancy priority"]
+
+
+def form_of(client, url, where, item):
+    if isinstance(where, tuple):  # the item page's forms, one per action
+        return client.get(item.get_absolute_url()).context[where[0]][where[1]]
+    return client.get(url).context[where]
+
+
+@pytest.mark.parametrize("name", FORM_PAGES)
+def test_crafted_values_in_every_form_field_never_give_a_500(world, customer_a, client, supervisor, name):
+    """Each field of each form in turn takes each crafted value, the others good."""
+    client.force_login(supervisor)
+    pages = {page: rest for page, *rest in form_pages({**world, "customer": customer_a}, supervisor)}
+    assert sorted(pages) == sorted(FORM_PAGES)
+    url, where, good = pages[name]
+    for field in list(form_of(client, url, where, world["item"]).fields):
+        for value in FORM_VALUES:
+            form = form_of(client, url, where, world["item"])  # the version and token as the page has them now
+            sent = {key: value for key, value in good.items()}
+            for own in ("version", "token", "action"):
+                if own in form.fields:
+                    sent[form.add_prefix(own)] = form[own].value()
+            sent[form.add_prefix(field)] = value
+            response = client.post(url, {**sent, "save": "1"})
+            assert response.status_code in (200, 302, 409), (name, field, value, response.status_code)
