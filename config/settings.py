@@ -13,9 +13,10 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# The embedded default's files: SQLite database, filesystem broker, beat schedule, uploads.
+VAR_DIR = Path(env("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 ENVIRONMENT = env("DJANGO_ENV", default="development")
 if ENVIRONMENT not in {"development", "test", "production"}:
