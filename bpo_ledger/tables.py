@@ -3,6 +3,7 @@ from django_tables2 import LazyPaginator, RequestConfig
 
 from . import events
 from .models import AuditEvent, Customer, Payment
+from .templatetags.ledger import local_time
 
 PAGE_SIZE = 50
 
@@ -11,6 +12,17 @@ def paginate(request, table: tables.Table, *, per_page: int = PAGE_SIZE) -> tabl
     """Sort and page a list as the request asks, without counting the whole table (LazyPaginator)."""
     RequestConfig(request, paginate={"per_page": per_page, "paginator_class": LazyPaginator}).configure(table)
     return table
+
+
+class LocalDateTimeColumn(tables.Column):
+    """A moment in the time zone of the table's client (the table's `time_zone`), labelled with it."""
+
+    def __init__(self, *args, seconds: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = seconds
+
+    def render(self, value, table):
+        return local_time(value, table.time_zone, seconds=self.seconds)
 
 
 class CustomerTable(tables.Table):
@@ -51,7 +63,7 @@ class PaymentTable(tables.Table):
 
 class AuditEventTable(tables.Table):
     seq = tables.Column("#")
-    created_at = tables.DateTimeColumn(format="Y-m-d H:i:s", verbose_name="When")
+    created_at = LocalDateTimeColumn(verbose_name="When", seconds=True)
     subject = tables.Column("Subject", accessor="subject_type", orderable=False)
     what = tables.Column("What happened", accessor="verb", orderable=False)
 
@@ -67,3 +79,7 @@ class AuditEventTable(tables.Table):
         sequence = ("seq", "created_at", "subject", "what")
         attrs = {"class": "table audit"}
         empty_text = "Nothing on record yet."
+
+    def __init__(self, *args, time_zone: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone = time_zone

@@ -148,7 +148,7 @@ def payment_list(request, code):
 def audit_trail(request, code):
     access = membership_of_request(request, code, roles=AUDIT_ROLES)
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events_of(client=access.client))
-    table = paginate(request, AuditEventTable(filterset.qs))
+    table = paginate(request, AuditEventTable(filterset.qs, time_zone=access.client.timezone))
     return render(
         request,
         "bpo_ledger/audit_trail.html",
