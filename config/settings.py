@@ -164,7 +164,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# Behind reverse proxies, their number: each request's address is then read from X-Forwarded-For
+# (bpo_ledger/client_ip.py). Without it every login comes from the proxy's address, and five
+# wrong passwords from anyone lock a user out for everyone.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "bpo_ledger.client_ip.client_ip_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
