@@ -71,7 +71,7 @@ class AuditEventTable(tables.Table):
         return f"{events.subject_label(record.subject_type)} {record.subject_id}"
 
     def render_what(self, record):
-        return events.sentence(record)
+        return events.sentence(record, self.time_zone)
 
     class Meta:
         model = AuditEvent

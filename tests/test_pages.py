@@ -74,6 +74,14 @@ def world(frozen, db):
         amount_expected=Decimal("100.00"), amount_actual=Decimal("200.00"),
     )
     Discrepancy.objects.filter(pk=closed.pk).update(status=Status.CLOSED, resolved_at=MOMENT, closed_at=MOMENT)
+    # Escalated by the SLA sweep a day before MOMENT, with a new SLA period of 24 hours: due at MOMENT.
+    swept, _ = services.discrepancy_log(
+        client=client, actor="system:test", kind="missing", summary="Nothing arrived", customer=customer,
+        amount_expected=Decimal("100.00"), amount_actual=None,
+    )
+    day_before = MOMENT - dt.timedelta(hours=24)
+    Discrepancy.objects.filter(pk=swept.pk).update(priority="high", sla_due_at=day_before - dt.timedelta(minutes=1))
+    assert services.discrepancies_escalate_overdue(now=day_before) == 1
     applied = services.adjustment_request(
         client=client, actor=agent, adjustment_type="write_off", scheduled_payment=scheduled,
         amount=Decimal("150.00"), reason="Goodwill",
@@ -84,7 +92,7 @@ def world(frozen, db):
         amount=Decimal("120.00"), reason="Goodwill again",
     )
     return SimpleNamespace(
-        client=client, user=boss, customer=customer, schedule=schedule, item=item, closed=closed,
+        client=client, user=boss, customer=customer, schedule=schedule, item=item, closed=closed, swept=swept,
         applied=applied, pending=pending, attachment=attachment,
     )
 
@@ -116,7 +124,7 @@ def every_url(world):
     yield "queue", reverse("queue") + f"?client={code}"
     yield "claim_next", reverse("claim_next")
     yield "queue_export", reverse("queue_export")
-    for item in (world.item, world.closed, world.applied, world.pending):
+    for item in (world.item, world.closed, world.swept, world.applied, world.pending):
         yield "discrepancy_detail", reverse("discrepancy_detail", args=[code, item.pk])
     yield "discrepancy_action", reverse("discrepancy_action", args=[code, world.item.pk, next(iter(ITEM_ACTIONS))])
     yield "discrepancy_create", reverse("discrepancy_create", args=[code])
@@ -191,6 +199,12 @@ def test_every_time_shown_is_in_the_clients_zone_and_says_so(client, world):
         "customer_detail", "audit_trail", "schedule_detail", "discrepancy_detail", "discrepancy_dashboard",
         "escalations", "approvals",
     }
+
+
+def test_the_log_gives_times_in_the_clients_zone(client, world):
+    client.force_login(world.user)
+    page = visible_text(client.get(reverse("discrepancy_detail", args=[world.client.code, world.swept.pk])).content.decode())
+    assert f"new SLA due {TOKYO}" in page
 
 
 def test_pages_across_clients_say_which_zone_their_times_are_in(client, world):

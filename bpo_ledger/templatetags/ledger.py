@@ -49,6 +49,6 @@ def in_minutes(delta):
 
 
 @register.filter
-def event_sentence(event):
-    """An audit event in words, from the app's event catalogue (bpo_ledger.events)."""
-    return events.sentence(event)
+def event_sentence(event, tz_name):
+    """An audit event in words, from the app's event catalogue (bpo_ledger.events), its times in the zone."""
+    return events.sentence(event, tz_name)
