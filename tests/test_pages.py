@@ -207,6 +207,20 @@ def test_the_log_gives_times_in_the_clients_zone(client, world):
     assert f"new SLA due {TOKYO}" in page
 
 
+def test_the_audit_trail_filters_by_the_clients_days(client, world):
+    from bpo_ledger import services as ledger
+
+    # 20:00 UTC on 2 Dec is 05:00 on 3 Dec in Tokyo.
+    with mock.patch("django.utils.timezone.now", return_value=dt.datetime(2026, 12, 2, 20, 0, tzinfo=dt.UTC)):
+        ledger.customer_create(client=world.client, actor="system:test", external_ref="JP-2", name="Early Bird")
+    client.force_login(world.user)
+    url = reverse("audit_trail", args=[world.client.code])
+    on_the_3rd = visible_text(client.get(url, {"created_at_after": "2026-12-03", "created_at_before": "2026-12-03"}).content.decode())
+    on_the_2nd = visible_text(client.get(url, {"created_at_after": "2026-12-02", "created_at_before": "2026-12-02"}).content.decode())
+    assert "2026-12-03 05:00:00 JST" in on_the_3rd and "Early Bird" in on_the_3rd
+    assert "Early Bird" not in on_the_2nd
+
+
 def test_pages_across_clients_say_which_zone_their_times_are_in(client, world):
     client.force_login(world.user)
     for name in ("escalations", "approvals"):
