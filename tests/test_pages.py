@@ -221,6 +221,14 @@ def test_the_audit_trail_filters_by_the_clients_days(client, world):
     assert "Early Bird" not in on_the_2nd
 
 
+def test_the_admin_says_its_times_are_utc(client, world):
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    for model in ("bpo_ledger/auditevent", "discrepancies/discrepancy", "discrepancies/note", "discrepancies/attachment"):
+        text = visible_text(client.get(f"/admin/{model}/").content.decode())
+        assert "12:47 a.m. UTC" in text, model
+        assert not re.search(r"12:47 a\.m\.(?! UTC)", text), model
+
+
 def test_pages_across_clients_say_which_zone_their_times_are_in(client, world):
     client.force_login(world.user)
     for name in ("escalations", "approvals"):
