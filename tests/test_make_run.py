@@ -69,6 +69,8 @@ def test_ctrl_c_stops_the_web_server_worker_and_beat_within_seconds(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
     }
     env.pop("CELERY_BROKER_URL", None)  # the embedded filesystem broker, under tmp_path
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # not the variables of a `make test` around us
+        env.pop(name, None)
     # The venv running this test; -o: never (re)install dependencies here.
     venv = sys.prefix
     command = ["make", "--no-print-directory", "run", f"PORT={port}", f"VENV={venv}", "-o", f"{venv}/.deps"]
