@@ -241,6 +241,7 @@ def test_the_csv_export_gives_times_in_the_clients_zone_with_its_offset(client, 
     client.force_login(world.user)
     response = client.get(reverse("queue_export"))
     rows = {row["reference"]: row for row in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
+    assert response.headers["Content-Disposition"] == 'attachment; filename="discrepancies-20261203-0047Z.csv"'
     row = rows[world.item.reference]
     assert row["created_at"] == "2026-12-03T09:47:00+09:00"
     assert row["sla_due_at"] == "2026-12-03T09:47:00+09:00"
