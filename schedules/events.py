@@ -93,7 +93,7 @@ def _payment(d: dict) -> str:
     """The facts of an event about one scheduled payment."""
     parts = [d.get("reference", "")]
     if d.get("amount") not in (None, ""):
-        parts[0] += f": {money(d['amount'])}"
+        parts[0] += f": {money(d['amount'], d.get('currency', ''))}"
     if d.get("paid_on"):
         parts.append(f"paid on {day(d['paid_on'])}")
     if d.get("method"):

@@ -65,9 +65,9 @@ def _received_by_hand(
 
 def _check_paid_on(paid_on: dt.date, today: dt.date, zone_name: str) -> None:
     if paid_on > today:
-        raise DomainError(f"The payment date {paid_on:%Y-%m-%d} is after today ({today:%Y-%m-%d} in {zone_name}).")
+        raise DomainError(f"The payment date {paid_on.isoformat()} is after today ({today.isoformat()} in {zone_name}).")
     if paid_on < EARLIEST_PAYMENT_DATE:
-        raise DomainError(f"The payment date {paid_on:%Y-%m-%d} is before {EARLIEST_PAYMENT_DATE:%Y-%m-%d}: check the year.")
+        raise DomainError(f"The payment date {paid_on.isoformat()} is before {EARLIEST_PAYMENT_DATE.isoformat()}: check the year.")
 
 
 def _check_received(received: Payment, scheduled_payment: ScheduledPayment, amount: Decimal) -> None:
@@ -146,6 +146,7 @@ def scheduled_payment_record(
         details={
             "reference": payment.reference,
             "amount": amount,
+            "currency": schedule.currency,
             "paid_on": paid_on,
             "method": method,
             "reason": note,
