@@ -180,18 +180,21 @@ def _defer_plan(
     cyclic = bool(schedule.frequency) and schedule.kind not in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED)
     moving = remaining if scope == DeferScope.ALL_LATER and cyclic else remaining[:1]
     nominal_dates = [until]
-    if len(moving) > 1:
-        cycle_start, anchor = _cycle_from(schedule, until)
-        cycle = duedates.cycle_dates(
-            start=cycle_start, frequency=schedule.frequency, interval=schedule.interval, anchor_day=anchor, count=len(moving)
-        )
-        nominal_dates += list(cycle)[1:]
     rule = duedates.BusinessDayRule(schedule.client.business_day_rule)
     holidays = _holidays(schedule.client)
-    moves = [
-        DeferMove(p.sequence, p.reference, p.due_date, duedates.roll(nominal, rule=rule, holidays=holidays), nominal)
-        for p, nominal in zip(moving, nominal_dates, strict=True)
-    ]
+    try:
+        if len(moving) > 1:
+            cycle_start, anchor = _cycle_from(schedule, until)
+            cycle = duedates.cycle_dates(
+                start=cycle_start, frequency=schedule.frequency, interval=schedule.interval, anchor_day=anchor, count=len(moving)
+            )
+            nominal_dates += list(cycle)[1:]
+        moves = [
+            DeferMove(p.sequence, p.reference, p.due_date, duedates.roll(nominal, rule=rule, holidays=holidays), nominal)
+            for p, nominal in zip(moving, nominal_dates, strict=True)
+        ]
+    except (ValueError, OverflowError):  # dates past the calendar's end (year 9999)
+        raise DomainError(f"{until:%Y-%m-%d} is too far ahead: the later payments would fall after the year 9999.") from None
     if len(moving) < len(remaining) and moves[0].after >= remaining[1].due_date:
         following = remaining[1]
         raise DomainError(

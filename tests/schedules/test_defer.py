@@ -254,3 +254,14 @@ def test_preview_and_save_as_each_role(client, roles, page_plan, role, expected)
     response = client.post(url, {**data, "save": "1"})
     assert response.status_code == expected
     assert (due_dates(page_plan)[0] == first + dt.timedelta(days=3)) == (expected == 302)
+
+
+def test_a_date_at_the_calendars_end_is_a_clear_error_not_a_crash(client, agent, page_plan):
+    url = reverse("schedule_action", args=[page_plan.client.code, page_plan.pk, "defer"])
+    client.force_login(agent)
+    before = snapshot(page_plan)
+    for button in ("preview", "save"):
+        response = client.post(url, _form(page_plan, dt.date(9999, 12, 15), "all_later", **{button: "1"}))
+        assert response.status_code == 200
+        assert "9999-12-15 is too far ahead" in response.content.decode()
+    assert snapshot(page_plan) == before
