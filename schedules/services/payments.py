@@ -7,7 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from bpo_ledger import locks
 from bpo_ledger.audit import Actor, audit_record
@@ -104,8 +104,8 @@ def scheduled_payment_record(
     Without `received` the money came outside the bank files (cash, a card taken by phone): it
     becomes a Payment of source manual, dated `paid_on`, a day of the client's calendar. With it,
     that received payment (a bank line matched by hand) is applied. Either way an Allocation
-    links the two, and paid_at, once the payment is settled, is the start of `paid_on` in the
-    client's time zone (a day without a time of day).
+    links the two. Once settled, paid_at is the start, in the client's time zone, of the latest
+    day of the money applied to it: a day, without a time of day.
     """
     payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
@@ -135,7 +135,11 @@ def scheduled_payment_record(
     before = {"status": payment.status, "amount_paid": payment.amount_paid}
     payment.amount_paid += amount
     if payment.amount_paid >= payment.amount_due:
-        payment.status, payment.paid_at = PaymentStatus.PAID, _start_of_day(paid_on, schedule.client.timezone)
+        # Settled on the latest day of the money applied to it, which need not be today's entry.
+        settled_on = Allocation.objects.filter(client=schedule.client_id, scheduled_payment=payment).aggregate(
+            day=Max("payment__value_date")
+        )["day"]
+        payment.status, payment.paid_at = PaymentStatus.PAID, _start_of_day(settled_on, schedule.client.timezone)
     else:
         payment.status = PaymentStatus.PARTIALLY_PAID
     payment.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])

@@ -265,3 +265,21 @@ def test_a_date_at_the_calendars_end_is_a_clear_error_not_a_crash(client, agent,
         assert response.status_code == 200
         assert "9999-12-15 is too far ahead" in response.content.decode()
     assert snapshot(page_plan) == before
+
+
+def test_a_one_time_payment_has_only_itself_to_move(client, agent, client_a, customer_a):
+    due = dt.date.today() + dt.timedelta(days=30)
+    client_a.business_day_rule = "none"
+    client_a.save()
+    plan = services.schedule_create(
+        client=client_a, actor="system:test", spec=ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("50.00"), start_date=due)
+    )
+    url = reverse("schedule_action", args=[client_a.code, plan.pk, "defer"])
+    client.force_login(agent)
+    assert "This and all later payments" not in client.get(url).content.decode()
+    data = {"until": (due + dt.timedelta(days=7)).isoformat(), "reason_code": "other", "reason": "Asked for a week", "version": 1}
+    preview = client.post(url, {**data, "preview": "1"}).context["preview"]
+    assert [(m.before, m.after) for m in preview] == [(due, due + dt.timedelta(days=7))]
+    assert client.post(url, {**data, "save": "1"}).status_code == 302
+    assert due_dates(plan) == [due + dt.timedelta(days=7)]
+    assert last_event(plan).details["scope"] == "next"

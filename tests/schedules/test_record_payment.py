@@ -45,6 +45,13 @@ def test_the_date_entered_is_the_payment_date(plan, agent):
     assert paid.paid_at.astimezone(ZoneInfo(plan.client.timezone)).date() == dt.date(2026, 11, 18)
 
 
+def test_paid_at_is_the_latest_day_of_the_money_that_settled_it(plan, agent):
+    record(plan, agent, "100.00", dt.date(2026, 11, 20))
+    paid = record(plan, agent, "150.00", dt.date(2026, 11, 18), note="Receipt 40, entered late")
+    assert paid.status == "paid"
+    assert paid.paid_at == dt.datetime(2026, 11, 20, tzinfo=ZoneInfo("America/New_York"))
+
+
 def test_every_payment_recorded_by_hand_is_a_manual_payment_allocated_to_what_it_settles(plan, agent):
     record(plan, agent, "100.00", dt.date(2026, 11, 18))
     record(plan, agent, "150.00", dt.date(2026, 11, 20), method="card", note="Card by phone")
