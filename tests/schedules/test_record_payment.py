@@ -176,3 +176,16 @@ def test_a_payment_recorded_on_the_page_shows_on_the_payments_page_and_the_sched
     assert paid_on.isoformat() in received
     assert "USD 120.00" in received and "Manual" in received and "ACME-000001-01" in received
     assert "Recorded by hand (cash): Receipt 77" in received and "Alice Agent" in received
+
+
+@pytest.mark.parametrize("paid_on", ["9999-12-31", "0001-01-01"])
+def test_a_date_no_payment_can_have_is_a_form_error_on_the_page(client, agent, plan, client_a, paid_on):
+    client.force_login(agent)
+    url = reverse("schedule_action", args=[client_a.code, plan.pk, "payment"])
+    response = client.post(url, {
+        "scheduled_payment": first_payment(plan).pk, "amount": "120.00", "paid_on": paid_on,
+        "method": "cash", "note": "Receipt 77", "version": plan.version,
+    })
+    assert response.status_code == 200
+    assert f"The payment date {paid_on} is" in response.content.decode()
+    assert not Payment.objects.exists()
