@@ -142,8 +142,8 @@ class PaymentImportAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["value_date", "client", "kind", "amount", "currency", "payer_name", "reference", "bank_transaction_id"]
-    list_filter = ["client", "kind", "currency"]
+    list_display = ["value_date", "client", "kind", "source", "amount", "currency", "payer_name", "reference", "bank_transaction_id"]
+    list_filter = ["client", "kind", "source", "currency"]
     search_fields = ["reference", "payer_name", "bank_transaction_id"]
     list_select_related = ["client"]
     date_hierarchy = "value_date"

@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 
 from . import events
-from .models import AuditEvent, Customer, Payment, PaymentKind
+from .models import AuditEvent, Customer, Payment, PaymentKind, PaymentSource
 
 
 class CustomerFilter(django_filters.FilterSet):
@@ -23,12 +23,13 @@ class CustomerFilter(django_filters.FilterSet):
 class PaymentFilter(django_filters.FilterSet):
     value_date = django_filters.DateFromToRangeFilter(label="Value date (from / to)")
     kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
+    source = django_filters.ChoiceFilter(choices=PaymentSource.choices, label="Source")
     q = django_filters.CharFilter(label="Reference, payer or transaction id", method="search")
     amount = django_filters.RangeFilter(label="Amount (min / max)")
 
     class Meta:
         model = Payment
-        fields = ["value_date", "kind", "currency", "q", "amount"]
+        fields = ["value_date", "kind", "source", "currency", "q", "amount"]
 
     def search(self, queryset, name, value):
         return queryset.filter(

@@ -424,8 +424,21 @@ class PaymentKind(models.TextChoices):
     REFUND = "refund", "Refund"
 
 
+class PaymentSource(models.TextChoices):
+    """How a payment came into the ledger."""
+
+    BANK_FILE = "bank_file", "Bank file"
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+
+
+# The source account of payments recorded by hand; their bank_transaction_id is "manual-<uuid>",
+# so they satisfy payment_unique_bank_transaction like any statement line.
+MANUAL_SOURCE_ACCOUNT = "manual"
+
+
 class Payment(models.Model):
-    """Money actually received (positive) or taken back (negative)."""
+    """Money actually received (positive) or taken back (negative), however it was recorded."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments")
     customer = models.ForeignKey(
@@ -433,6 +446,15 @@ class Payment(models.Model):
     )
     payment_import = models.ForeignKey(
         PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    source = models.CharField(max_length=16, choices=PaymentSource.choices, default=PaymentSource.BANK_FILE)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who recorded it by hand (manual payments; a system job leaves it empty).",
     )
     kind = models.CharField(max_length=16, choices=PaymentKind.choices, default=PaymentKind.CREDIT)
     amount = money_field(help_text="Signed: a reversal or chargeback is negative.")

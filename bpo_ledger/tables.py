@@ -43,12 +43,17 @@ class PaymentTable(tables.Table):
     amount = tables.Column(attrs={"td": {"class": "num"}})
     payer_account_masked = tables.Column("Payer account", orderable=False)
     customer = tables.Column(linkify=lambda record: record.customer.get_absolute_url() if record.customer else None)
+    entered_by = tables.Column("Entered by", orderable=False)
+
+    def render_entered_by(self, value):
+        return value.get_full_name() or value.get_username()
 
     class Meta:
         model = Payment
         fields = (
             "value_date",
             "kind",
+            "source",
             "amount",
             "currency",
             "payer_name",
@@ -56,7 +61,7 @@ class PaymentTable(tables.Table):
             "bank_transaction_id",
             "customer",
         )
-        sequence = (*fields, "payer_account_masked")
+        sequence = (*fields, "payer_account_masked", "entered_by")
         attrs = {"class": "table"}
         empty_text = "No payments match."
 
