@@ -148,7 +148,7 @@ class Client(models.Model):
         max_length=20,
         choices=BusinessDayRule.choices,
         default=BusinessDayRule.FOLLOWING,
-        help_text="Where a due date on a weekend or public holiday moves to.",
+        help_text="Where a due date moves when the bank is closed that day (weekend, holiday, closure day).",
     )
     payment_instructions = models.TextField(
         blank=True,
