@@ -2,14 +2,16 @@
 
 Pure Python on purpose (no Django), so the rules are unit-tested on their own.
 
-The first due date. A weekly or fortnightly cycle is due on the start date, then every 7 or 14
-days (times the interval); the anchor day does not apply. A monthly, quarterly, half-yearly or
-yearly cycle is due on the anchor day (the start date's day when none is given): in the start
-date's month if that day is on or after the start date, otherwise in the next month; then every
-1, 3, 6 or 12 months (times the interval) from that first date, each on the anchor day clamped to
-the month's length (anchor 31: Jan 31, Feb 28, Mar 31). An installment plan with a down payment
-has the down payment due on the start date and its first installment on the first cycle date
-after it. Each nominal date then rolls by the client's rule, and both dates are kept.
+The first due date. A one-time payment is due on its date, a deferred one on its deferred-until
+date. A weekly or fortnightly cycle is due on the start date, then every 7 or 14 days (times the
+interval); the anchor day does not apply. A monthly, quarterly, half-yearly or yearly cycle is
+due on the anchor day (the start date's day when none is given; a shorter month's last day when
+the month has no such day): in the start date's month if that day is on or after the start
+date, otherwise in the next month; then every 1, 3, 6 or 12 months (times the interval) counted
+from that first date, each on the anchor day again (anchor 31: Jan 31, Feb 28, Mar 31). An
+installment plan with a down payment has the down payment due on the start date and its first
+installment on the first cycle date after it. Each of these nominal dates then rolls by the
+client's rule; both dates are kept.
 
 Business days. A client's BusinessCalendar is the `holidays` package's calendar of its country
 and subdivision, in the public and (where the country has it) bank categories, with the working
