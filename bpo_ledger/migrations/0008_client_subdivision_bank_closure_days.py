@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bpo_ledger', '0006_drop_redundant_client_index'),
+        ('bpo_ledger', '0007_payment_source'),
     ]
 
     operations = [
