@@ -25,15 +25,12 @@ dev-deps: $(VENV)/.dev-deps
 migrate: deps
 	$(BIN)/python manage.py migrate --noinput
 
-# The embedded default: SQLite and Celery's filesystem broker under var/, a worker with beat
-# beside the web server. Ctrl-C stops all of it.
+# The embedded default: SQLite and Celery's filesystem broker under var/, a worker and beat
+# beside the web server (config/launcher.py). Ctrl-C stops all of it within seconds.
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl-C stops the web server, worker and beat)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A config worker --beat --concurrency 2 --loglevel INFO \
-		--schedule var/celerybeat-schedule & \
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	@$(BIN)/python config/launcher.py --host $(HOST) --port $(PORT)
 
 test: dev-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

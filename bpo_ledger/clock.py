@@ -42,3 +42,23 @@ def local_date(moment: dt.datetime, tz_name: str) -> dt.date:
 def client_today(client, now: dt.datetime | None = None) -> dt.date:
     """Today's date where the client is: due dates are the client's calendar days."""
     return local_date(now or timezone.now(), client.timezone)
+
+
+def zone_label(local: dt.datetime) -> str:
+    """The abbreviation of an aware moment's zone ("CET", "JST"); "UTC+04" where the zone has only an offset."""
+    name = local.tzname() or ""
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def in_zone(moment: dt.datetime, tz_name: str) -> dt.datetime:
+    """The aware `moment` in the IANA zone `tz_name` (UTC for a zone tzdata lacks, so still labelled)."""
+    try:
+        return moment.astimezone(ZoneInfo(tz_name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.astimezone(dt.UTC)
+
+
+def local_time_text(moment: dt.datetime, tz_name: str, *, seconds: bool = False) -> str:
+    """A stored moment as people in the zone read it, labelled: "2026-12-03 09:15 CET"."""
+    local = in_zone(moment, tz_name)
+    return f"{local:{'%Y-%m-%d %H:%M:%S' if seconds else '%Y-%m-%d %H:%M'}} {zone_label(local)}"

@@ -10,9 +10,11 @@ Reason: hardship".
 """
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from .clock import local_time_text
 from .money import format_money
 
 
@@ -93,8 +95,29 @@ def describe(*, verb: str, details: dict) -> str:
         return ""
 
 
-def sentence(event) -> str:
-    """A stored AuditEvent in words: "<label> by <actor>: <details>. Reason: <reason>"."""
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def details_in_zone(details, tz_name: str):
+    """The details with every stored moment (ISO 8601 with an offset) as people in the zone read
+    it, "2026-12-03 09:47 JST"; dates and other values as they are."""
+    if isinstance(details, Mapping):
+        return {key: details_in_zone(value, tz_name) for key, value in details.items()}
+    if isinstance(details, list):
+        return [details_in_zone(value, tz_name) for value in details]
+    if isinstance(details, str) and _MOMENT.match(details):
+        try:
+            moment = dt.datetime.fromisoformat(details)
+        except ValueError:
+            return details
+        if moment.utcoffset() is not None:
+            return local_time_text(moment, tz_name)
+    return details
+
+
+def sentence(event, tz_name: str = "UTC") -> str:
+    """A stored AuditEvent in words: "<label> by <actor>: <details>. Reason: <reason>", its times
+    in the zone `tz_name` (the client's)."""
     try:
         known = event_type(event.verb)
     except UnknownEventError:
@@ -102,7 +125,7 @@ def sentence(event) -> str:
         known = EventType(event.verb, event.verb, "")
     actor = actor_name(event.actor if event.actor_id else None, event.actor_label)
     text = f"{known.label} by {actor}"
-    details = known.describe(event.details or {})
+    details = known.describe(details_in_zone(event.details or {}, tz_name))
     reason = (event.details or {}).get("reason")
     if details:
         text += f": {details}"
@@ -179,7 +202,12 @@ def _membership(details: dict) -> str:
 
 
 def _policy(details: dict) -> str:
-    return changes(details.get("changes"))
+    # A client's creation, and changes logged before the admin kept the value before, hold only
+    # the value set.
+    return ", ".join(
+        changes({field: change}) if isinstance(change, Mapping) else f"{field.replace('_', ' ')} set to {value_text(change)}"
+        for field, change in (details.get("changes") or {}).items()
+    )
 
 
 register_subjects({"customer": "customer", "client": "client", "user": "user"})

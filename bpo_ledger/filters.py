@@ -11,7 +11,7 @@ from django.core.validators import (
 from django.db.models import Q
 
 from . import events
-from .models import AuditEvent, Customer, Payment, PaymentKind
+from .models import AuditEvent, Customer, Payment, PaymentKind, PaymentSource
 
 # What a list's filter takes: dates people look for, amounts the money columns can hold (16 digits
 # before the point, 2 after), searches of a sensible length. Anything else is the filter's form
@@ -64,12 +64,13 @@ class CustomerFilter(BoundedFilterSet):
 class PaymentFilter(BoundedFilterSet):
     value_date = django_filters.DateFromToRangeFilter(label="Value date (from / to)")
     kind = django_filters.ChoiceFilter(choices=PaymentKind.choices)
+    source = django_filters.ChoiceFilter(choices=PaymentSource.choices, label="Source")
     q = django_filters.CharFilter(label="Reference, payer or transaction id", method="search")
     amount = django_filters.RangeFilter(label="Amount (min / max)")
 
     class Meta:
         model = Payment
-        fields = ["value_date", "kind", "currency", "q", "amount"]
+        fields = ["value_date", "kind", "source", "currency", "q", "amount"]
 
     def search(self, queryset, name, value):
         return queryset.filter(

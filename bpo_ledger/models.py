@@ -45,6 +45,28 @@ def validate_country(value: str) -> None:
         )
 
 
+def country_subdivision(country: str, value: str) -> str:
+    """The package's code for `value`, a subdivision of `country` by code or name, any case
+    ("england" -> "ENG"); raises ValidationError naming the country's subdivisions."""
+    calendar = holidays.country_holidays(country)
+    codes = {code.casefold(): code for code in calendar.subdivisions}
+    names = {name.casefold(): code for name, code in calendar.subdivisions_aliases.items()}
+    code = codes.get(value.strip().casefold()) or names.get(value.strip().casefold())
+    if code is not None:
+        return code
+    if not codes:
+        raise ValidationError(
+            "%(country)s has no subdivisions in the holiday calendar: leave this empty.",
+            params={"country": country},
+            code="invalid_subdivision",
+        )
+    raise ValidationError(
+        "%(value)s is not a subdivision of %(country)s; use one of %(codes)s.",
+        params={"value": value, "country": country, "codes": ", ".join(calendar.subdivisions)},
+        code="invalid_subdivision",
+    )
+
+
 def validate_day_list(value) -> None:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -114,14 +136,19 @@ class Client(models.Model):
         max_length=2,
         default="US",
         validators=[validate_country],
-        help_text="Country whose public holidays are not business days (ISO 3166 alpha-2).",
+        help_text="Country whose working week and public (and bank) holidays set the business days (ISO 3166 alpha-2).",
+    )
+    subdivision = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="State, nation or Land whose own holidays also close banks, e.g. ENG (England) in GB, VIC in AU, BY in DE.",
     )
     is_active = models.BooleanField(default=True)
     business_day_rule = models.CharField(
         max_length=20,
         choices=BusinessDayRule.choices,
         default=BusinessDayRule.FOLLOWING,
-        help_text="Where a due date on a weekend or public holiday moves to.",
+        help_text="Where a due date moves when the bank is closed that day (weekend, holiday, closure day).",
     )
     payment_instructions = models.TextField(
         blank=True,
@@ -254,12 +281,43 @@ class Client(models.Model):
     def __str__(self):
         return f"{self.code} · {self.name}"
 
+    def clean(self):
+        super().clean()
+        # An unknown country is already the country field's error.
+        if self.subdivision and self.country in holidays.list_supported_countries():
+            try:
+                self.subdivision = country_subdivision(self.country, self.subdivision)
+            except ValidationError as exc:
+                raise ValidationError({"subdivision": exc}) from None
+
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
     def sla_hours(self, priority: str) -> int:
         return getattr(self, f"sla_hours_{priority}")
+
+
+class BankClosureDay(models.Model):
+    """A day the client's bank is closed though it is no public holiday (a strike, a bank's own
+    holiday): due dates roll off it like off a holiday."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="bank_closure_days")
+    date = models.DateField()
+    name = models.CharField(max_length=100, help_text="Why the bank is closed, e.g. Bank staff day.")
+
+    class Meta:
+        ordering = ["client", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "date"],
+                name="bank_closure_day_once_per_client",
+                violation_error_message="This day is already a bank closure day of the client.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.name}"
 
 
 class Role(models.TextChoices):
@@ -424,8 +482,21 @@ class PaymentKind(models.TextChoices):
     REFUND = "refund", "Refund"
 
 
+class PaymentSource(models.TextChoices):
+    """How a payment came into the ledger."""
+
+    BANK_FILE = "bank_file", "Bank file"
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+
+
+# The source account of payments recorded by hand; their bank_transaction_id is "manual-<uuid>",
+# so they satisfy payment_unique_bank_transaction like any statement line.
+MANUAL_SOURCE_ACCOUNT = "manual"
+
+
 class Payment(models.Model):
-    """Money actually received (positive) or taken back (negative)."""
+    """Money actually received (positive) or taken back (negative), however it was recorded."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments")
     customer = models.ForeignKey(
@@ -433,6 +504,15 @@ class Payment(models.Model):
     )
     payment_import = models.ForeignKey(
         PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    source = models.CharField(max_length=16, choices=PaymentSource.choices, default=PaymentSource.BANK_FILE)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who recorded it by hand (manual payments; a system job leaves it empty).",
     )
     kind = models.CharField(max_length=16, choices=PaymentKind.choices, default=PaymentKind.CREDIT)
     amount = money_field(help_text="Signed: a reversal or chargeback is negative.")

@@ -5,6 +5,7 @@ from django_tables2 import LazyPaginator, RequestConfig
 
 from . import events
 from .models import AuditEvent, Customer, Payment
+from .templatetags.ledger import local_time
 
 PAGE_SIZE = 50
 # However a request asks, a page holds at most MAX_PER_PAGE rows, and pages end at MAX_PAGE: past
@@ -41,6 +42,17 @@ def paginate(request, table: tables.Table, *, per_page: int = PAGE_SIZE) -> tabl
     return table
 
 
+class LocalDateTimeColumn(tables.Column):
+    """A moment in the time zone of the table's client (the table's `time_zone`), labelled with it."""
+
+    def __init__(self, *args, seconds: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = seconds
+
+    def render(self, value, table):
+        return local_time(value, table.time_zone, seconds=self.seconds)
+
+
 class CustomerTable(tables.Table):
     name = tables.Column(linkify=lambda record: record.get_absolute_url())
     bank_account_masked = tables.Column("Bank account", orderable=False)
@@ -59,12 +71,17 @@ class PaymentTable(tables.Table):
     amount = tables.Column(attrs={"td": {"class": "num"}})
     payer_account_masked = tables.Column("Payer account", orderable=False)
     customer = tables.Column(linkify=lambda record: record.customer.get_absolute_url() if record.customer else None)
+    entered_by = tables.Column("Entered by", orderable=False)
+
+    def render_entered_by(self, value):
+        return value.get_full_name() or value.get_username()
 
     class Meta:
         model = Payment
         fields = (
             "value_date",
             "kind",
+            "source",
             "amount",
             "currency",
             "payer_name",
@@ -72,14 +89,14 @@ class PaymentTable(tables.Table):
             "bank_transaction_id",
             "customer",
         )
-        sequence = (*fields, "payer_account_masked")
+        sequence = (*fields, "payer_account_masked", "entered_by")
         attrs = {"class": "table"}
         empty_text = "No payments match."
 
 
 class AuditEventTable(tables.Table):
     seq = tables.Column("#")
-    created_at = tables.DateTimeColumn(format="Y-m-d H:i:s", verbose_name="When")
+    created_at = LocalDateTimeColumn(verbose_name="When", seconds=True)
     subject = tables.Column("Subject", accessor="subject_type", orderable=False)
     what = tables.Column("What happened", accessor="verb", orderable=False)
 
@@ -87,7 +104,7 @@ class AuditEventTable(tables.Table):
         return f"{events.subject_label(record.subject_type)} {record.subject_id}"
 
     def render_what(self, record):
-        return events.sentence(record)
+        return events.sentence(record, self.time_zone)
 
     class Meta:
         model = AuditEvent
@@ -95,3 +112,7 @@ class AuditEventTable(tables.Table):
         sequence = ("seq", "created_at", "subject", "what")
         attrs = {"class": "table audit"}
         empty_text = "Nothing on record yet."
+
+    def __init__(self, *args, time_zone: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.time_zone = time_zone

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -148,7 +149,9 @@ def payment_list(request, code):
 def audit_trail(request, code):
     access = membership_of_request(request, code, roles=AUDIT_ROLES)
     filterset = AuditEventFilter(request.GET, queryset=selectors.audit_events_of(client=access.client))
-    table = paginate(request, AuditEventTable(filterset.qs))
+    with timezone.override(access.client.timezone):  # the dates asked for are the client's days, as shown
+        events = filterset.qs
+    table = paginate(request, AuditEventTable(events, time_zone=access.client.timezone))
     return render(
         request,
         "bpo_ledger/audit_trail.html",

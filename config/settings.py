@@ -13,9 +13,10 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# The embedded default's files: SQLite database, filesystem broker, beat schedule, uploads.
+VAR_DIR = Path(env("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 ENVIRONMENT = env("DJANGO_ENV", default="development")
 if ENVIRONMENT not in {"development", "test", "production"}:
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise (static files stay cacheable), above everything that answers a request.
+    "bpo_ledger.middleware.private_no_store",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before the CSRF check, which reads the body: a body larger than its page takes is refused unread.
@@ -163,12 +166,18 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# Behind reverse proxies, their number: each request's address is then read from X-Forwarded-For
+# (bpo_ledger/client_ip.py). Without it every login comes from the proxy's address, and five
+# wrong passwords from anyone lock a user out for everyone.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "bpo_ledger.client_ip.client_ip_address"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin's dates and times (in UTC) carry their zone: config/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))

@@ -3,7 +3,6 @@
 from bpo_ledger.events import (
     EventType,
     changes,
-    day,
     joined,
     money,
     register,
@@ -89,7 +88,7 @@ def _escalated_by_sweep(d: dict) -> str:
     if d.get("escalation_level"):
         parts.append(f"escalation level {d['escalation_level']}")
     if d.get("sla_due_at"):
-        parts.append(f"new SLA due {day(d['sla_due_at'])}")
+        parts.append(f"new SLA due {d['sla_due_at']}")  # a time in the client's zone (events.details_in_zone)
     return joined(parts)
 
 

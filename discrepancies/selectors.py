@@ -46,7 +46,8 @@ def clients_seen_whole(*, accesses: list[Access]) -> list[Client]:
 def as_queue_rows(queryset: QuerySet[Discrepancy]) -> QuerySet[Discrepancy]:
     """The items of a queue with the columns its rows show, in one query."""
     return queryset.only(*QUEUE_ROW_FIELDS).annotate(
-        client_code=F("client__code"), customer_name=F("customer__name"), assignee_username=F("assignee__username")
+        client_code=F("client__code"), client_timezone=F("client__timezone"), customer_name=F("customer__name"),
+        assignee_username=F("assignee__username"),
     )
 
 

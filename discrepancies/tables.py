@@ -8,7 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from bpo_ledger.clock import in_zone
 from bpo_ledger.money import format_amount, format_money
+from bpo_ledger.templatetags.ledger import local_time
 
 from .models import (
     ACTIVE_STATUSES,
@@ -120,7 +122,7 @@ class QueueTable(tables.Table):
             "assignee": f"<td>{_esc(record.assignee_username or '—')}</td>",
             "created_at": f'<td class="num">{(self.now - record.created_at).days} d</td>',
             "escalation_level": f'<td class="num">{record.escalation_level or ""}</td>',
-            "escalated_at": f"<td>{escalated.strftime('%Y-%m-%d %H:%M') if escalated else '—'}</td>",
+            "escalated_at": f"<td>{local_time(escalated, record.client_timezone) if escalated else '—'}</td>",
         }
 
     def _url(self, record) -> str:
@@ -151,7 +153,7 @@ def csv_text(value) -> str:
 
 
 def export_rows(queryset, *, now: dt.datetime):
-    """The header, then one row per item: text escaped, amounts as plain decimals."""
+    """The header, then one row per item: text escaped, amounts as plain decimals, times in the client's zone."""
     yield EXPORT_HEADER
     for item in queryset:
         yield [
@@ -161,7 +163,9 @@ def export_rows(queryset, *, now: dt.datetime):
             format_amount(item.amount_expected, grouping=False), format_amount(item.amount_actual, grouping=False),
             format_amount(item.amount_difference, grouping=False),
             csv_text(item.assignee.get_username() if item.assignee else ""),
-            item.created_at.isoformat(), item.sla_due_at.isoformat(),
+            # In the item's client's zone, with its offset: 2026-12-03T09:15:00+09:00.
+            in_zone(item.created_at, item.client.timezone).isoformat(),
+            in_zone(item.sla_due_at, item.client.timezone).isoformat(),
             "yes" if sla_breached(item, now=now) else "no", item.escalation_level,
             item.root_cause, item.resolution_code,
         ]

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from bpo_ledger.admin import ReadOnlyAdmin
 
-from .models import PaymentSchedule, Reminder, ReminderTemplate, ScheduledPayment
+from .models import Allocation, PaymentSchedule, Reminder, ReminderTemplate, ScheduledPayment
 
 
 @admin.register(ReminderTemplate)
@@ -41,3 +41,12 @@ class ReminderAdmin(ReadOnlyAdmin):
     list_display = ["scheduled_payment", "client", "kind", "days", "channel", "status", "attempts", "sent_at"]
     list_filter = ["client", "kind", "channel", "status"]
     list_select_related = ["scheduled_payment", "client"]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnlyAdmin):
+    """Received payments applied to scheduled payments; made by the schedules services only."""
+
+    list_display = ["created_at", "client", "scheduled_payment", "payment", "amount", "rule", "created_by"]
+    list_filter = ["client", "rule"]
+    list_select_related = ["client", "scheduled_payment", "payment", "created_by"]

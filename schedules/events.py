@@ -37,10 +37,35 @@ def _created(d: dict) -> str:
     return text
 
 
+# Which payments a deferral moved (details["scope"]); events before the choice existed have none.
+DEFER_SCOPES = {
+    "next": "only the next payment",
+    "all_later": "this and all later payments, keeping the day of month",
+}
+# A long deferral names this many moves and counts the rest; the details keep every one.
+DEFER_MOVES_NAMED = 12
+
+
+def _moves(moved: dict) -> str:
+    named = [
+        f"{ref} from {day(change.get('before'))} to {day(change.get('after'))}"
+        for ref, change in list(moved.items())[:DEFER_MOVES_NAMED]
+    ]
+    rest = len(moved) - len(named)
+    if rest:
+        named.append(f"and {rest} more")
+    return ", ".join(named)
+
+
 def _deferred(d: dict) -> str:
     moved = d.get("moved") or {}
     parts = []
-    if moved:
+    scope = d.get("scope")
+    if scope in DEFER_SCOPES:
+        parts.append(f"{DEFER_SCOPES[scope]}: {_moves(moved)}" if moved else DEFER_SCOPES[scope])
+        if d.get("added"):
+            parts.append(f"{d['added']} payment{'s' if d['added'] != 1 else ''} added after them")
+    elif moved:
         first = next(iter(moved.values()))
         parts.append(f"next payment moved from {day(first.get('before'))} to {day(first.get('after'))}")
         if len(moved) > 1:
@@ -68,11 +93,13 @@ def _payment(d: dict) -> str:
     """The facts of an event about one scheduled payment."""
     parts = [d.get("reference", "")]
     if d.get("amount") not in (None, ""):
-        parts[0] += f": {money(d['amount'])}"
+        parts[0] += f": {money(d['amount'], d.get('currency', ''))}"
     if d.get("paid_on"):
         parts.append(f"paid on {day(d['paid_on'])}")
     if d.get("method"):
         parts.append(f"by {value_text(d['method'])}")
+    if d.get("payment") and d.get("source") != "manual":
+        parts.append(f"from received payment {d['payment']}")
     parts.append(changes(d.get("changes"), FIELD_LABELS))
     if d.get("status"):
         parts.append(changes({"status": d["status"]}))

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django import forms
 
+from bpo_ledger.clock import client_today
 from bpo_ledger.forms import ProjectForm, version_field
 from bpo_ledger.models import Customer, Membership, Role
 
@@ -18,7 +19,9 @@ from .models import (
 from .services import (
     INQUIRY_CHANNELS,
     KIND_FIELDS,
+    DeferScope,
     ScheduleSpec,
+    schedule_anchor_day,
     schedule_date_range,
     schedule_step_needs_reason,
 )
@@ -130,19 +133,37 @@ class ReasonForm(ScheduleStepForm):
 
 
 class DeferForm(ReasonForm):
-    until = forms.DateField(widget=DateInput(), label="Move the next payment to")
+    until = forms.DateField(widget=DateInput(), label="New due date of the next payment")
+    scope = forms.ChoiceField(
+        choices=[(scope.value, scope.label) for scope in DeferScope], initial=DeferScope.NEXT,
+        widget=forms.RadioSelect, label="Move",
+    )
     reason_code = forms.ChoiceField(choices=DeferralReason.choices, label="Why")
     approved_by = forms.ModelChoiceField(
         queryset=Membership.objects.none(), required=False, help_text="The supervisor who agreed, if any."
     )
 
-    field_order = ["until", "reason_code", "approved_by", "reason"]
+    field_order = ["until", "scope", "reason_code", "approved_by", "reason"]
 
     def __init__(self, *args, schedule, **kwargs):
         super().__init__(*args, schedule=schedule, **kwargs)
         self.fields["approved_by"].queryset = Membership.objects.filter(
             client=schedule.client_id, role=Role.SUPERVISOR
         ).select_related("user")
+        if schedule.kind in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED):
+            del self.fields["scope"]  # one payment: there is nothing later to move
+            return
+        anchor = schedule_anchor_day(schedule)
+        self.fields["scope"].help_text = (
+            f"Later payments stay on day {anchor} of the month (or the month's last day), one cycle apart."
+            if anchor
+            else "Later payments follow the new date one cycle apart."
+        )
+
+    def clean(self):
+        data = super().clean()
+        data.setdefault("scope", DeferScope.NEXT.value)
+        return data
 
 
 class MethodForm(ReasonForm):
@@ -202,13 +223,19 @@ class _PaymentChoiceForm(ScheduleStepForm):
 
 class RecordPaymentForm(_PaymentChoiceForm):
     amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
-    paid_on = forms.DateField(widget=DateInput(), initial=dt.date.today)
+    paid_on = forms.DateField(widget=DateInput(), label="Paid on")
     method = forms.ChoiceField(choices=PaymentMethod.choices)
     note = forms.CharField(
         max_length=500, label="Reason / receipt", help_text="Why it is recorded by hand: receipt number, who took it."
     )
 
     reason_field = "note"
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, schedule=schedule, **kwargs)
+        # The day the client's staff live in, not the server's: near midnight UTC they differ.
+        self.fields["paid_on"].initial = client_today(schedule.client)
+        self.fields["paid_on"].help_text = f"The day the money was received, in {schedule.client.timezone}."
 
 
 class FailPaymentForm(_PaymentChoiceForm):

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from bpo_ledger.crypto import EncryptedTextField, masked
-from bpo_ledger.models import Channel, Client, Customer, currency_field, money_field
+from bpo_ledger.models import Channel, Client, Customer, Payment, currency_field, money_field
 
 
 class ScheduleKind(models.TextChoices):
@@ -311,6 +311,45 @@ class ScheduledPayment(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_PAYMENT_STATUSES
+
+
+class Allocation(models.Model):
+    """Part of a received payment applied to a scheduled payment, with the rule that applied it.
+
+    A payment recorded by hand has one (rule "manual"); a bank payment matched by hand or by
+    the matcher has one per scheduled payment it settles. The allocations of a scheduled payment
+    add up to its amount paid.
+    """
+
+    # No single-column indexes: every read is scoped by client, and the two composite indexes
+    # (client, payment) and (client, scheduled_payment) serve them.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations", db_index=False)
+    scheduled_payment = models.ForeignKey(
+        ScheduledPayment, on_delete=models.PROTECT, related_name="allocations", db_index=False
+    )
+    amount = money_field()
+    rule = models.CharField(max_length=32, help_text='What applied it: "manual", "manual_match", a matcher rule.')
+    explanation = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+        ]
+        indexes = [
+            # What a payment settles (Payments page, the matcher's unallocated rest).
+            models.Index(fields=["client", "payment"], name="allocation_payment_idx"),
+            # What settled a scheduled payment (the schedule page).
+            models.Index(fields=["client", "scheduled_payment"], name="allocation_scheduled_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of payment {self.payment_id} to {self.scheduled_payment_id} ({self.rule})"
 
 
 class ReminderKind(models.TextChoices):

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import NamedTuple
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -77,27 +80,40 @@ def schedule_create(request, code):
     )
 
 
+RECEIVED_SHOWN = 200  # the schedule page's list of payments received, newest first
+
+
 @login_required
 def schedule_detail(request, code, pk):
     access = membership_of_request(request, code)
     schedule = _schedule_or_404(access, pk)
     payments = paginate(request, ScheduledPaymentTable(selectors.scheduled_payments_of(schedule=schedule)), per_page=100)
     log = audit_timeline(client=access.client, subject_type="paymentschedule", subject_id=schedule.pk)[:200]
-    actions = [(name, label) for name, (label, _, _) in ACTIONS.items() if services.schedule_step_allowed(schedule, name)]
+    received = selectors.allocations_of(schedule=schedule)[:RECEIVED_SHOWN]
+    actions = [(name, a.label) for name, a in ACTIONS.items() if services.schedule_step_allowed(schedule, name)]
     return render(
         request,
         "schedules/schedule_detail.html",
-        {"access": access, "schedule": schedule, "payments": payments, "log": log, "actions": actions},
+        {
+            "access": access, "schedule": schedule, "payments": payments, "log": log, "actions": actions,
+            "received": received, "received_shown": RECEIVED_SHOWN,
+        },
     )
 
 
 def _defer(schedule, user, data):
     approver = data["approved_by"].user if data.get("approved_by") else None
     services.schedule_defer(
-        schedule=schedule, actor=user, version=data["version"], until=data["until"],
+        schedule=schedule, actor=user, version=data["version"], until=data["until"], scope=data["scope"],
         reason_code=data["reason_code"], reason=data["reason"], approved_by=approver,
     )
-    return "Deferred: the remaining due dates moved."
+    if data["scope"] == services.DeferScope.ALL_LATER:
+        return "Deferred: the next payment and all later ones moved, keeping their day of month."
+    return "Deferred: the next payment moved; the later ones keep their dates."
+
+
+def _defer_preview(schedule, user, data):
+    return services.schedule_defer_preview(schedule=schedule, actor=user, until=data["until"], scope=data["scope"])
 
 
 def _method(schedule, user, data):
@@ -147,17 +163,26 @@ def _status_change(service, message):
     return perform
 
 
-# action name -> (button label, form class, service call); services.schedule_step_allowed says when
+class Action(NamedTuple):
+    label: str  # the button's and the page's
+    form_class: type
+    perform: Callable  # (schedule, user, cleaned data) -> the message on success
+    # (schedule, user, cleaned data) -> what would change, shown before saving; the page then
+    # saves only when its "save" button is pressed, as the create form does.
+    preview: Callable | None = None
+
+
+# action name -> Action; services.schedule_step_allowed says when
 ACTIONS = {
-    "defer": ("Defer", DeferForm, _defer),
-    "pause": ("Pause", ReasonForm, _status_change(services.schedule_pause, "Schedule paused.")),
-    "resume": ("Resume", ReasonForm, _status_change(services.schedule_resume, "Schedule resumed.")),
-    "method": ("Change method", MethodForm, _method),
-    "amount": ("Change amount", AmountForm, _amount),
-    "inquiry": ("Log inquiry", InquiryForm, _inquiry),
-    "payment": ("Record payment", RecordPaymentForm, _payment),
-    "fail": ("Log failed payment", FailPaymentForm, _fail),
-    "cancel": ("Cancel schedule", ReasonForm, _status_change(services.schedule_cancel, "Schedule cancelled.")),
+    "defer": Action("Defer", DeferForm, _defer, _defer_preview),
+    "pause": Action("Pause", ReasonForm, _status_change(services.schedule_pause, "Schedule paused.")),
+    "resume": Action("Resume", ReasonForm, _status_change(services.schedule_resume, "Schedule resumed.")),
+    "method": Action("Change method", MethodForm, _method),
+    "amount": Action("Change amount", AmountForm, _amount),
+    "inquiry": Action("Log inquiry", InquiryForm, _inquiry),
+    "payment": Action("Record payment", RecordPaymentForm, _payment),
+    "fail": Action("Log failed payment", FailPaymentForm, _fail),
+    "cancel": Action("Cancel schedule", ReasonForm, _status_change(services.schedule_cancel, "Schedule cancelled.")),
 }
 
 
@@ -168,15 +193,19 @@ def schedule_action(request, code, pk, action):
     schedule = _schedule_or_404(access, pk)
     if action not in ACTIONS:
         raise Http404("No such action")
-    label, form_class, perform = ACTIONS[action]
+    label, form_class, perform, preview_of = ACTIONS[action]
     if not services.schedule_step_allowed(schedule, action):
         messages.error(request, f"{label} is not possible: the schedule is {schedule.get_status_display().lower()}.")
         return redirect(schedule)
     form = form_class(request.POST or None, schedule=schedule, step=action)
-    status = 200
+    status, preview = 200, None
     if request.method == "POST" and form.is_valid():
         try:
-            message = perform(schedule, request.user, form.cleaned_data)
+            if preview_of and "save" not in request.POST:
+                preview = preview_of(schedule, request.user, form.cleaned_data)
+            else:
+                messages.success(request, perform(schedule, request.user, form.cleaned_data))
+                return redirect(schedule)
         except StaleError as exc:
             form.add_error(None, str(exc))
             status = 409
@@ -184,12 +213,12 @@ def schedule_action(request, code, pk, action):
             form.add_error(None, str(exc))
         except ValidationError as exc:
             add_service_errors(form, exc)
-        else:
-            messages.success(request, message)
-            return redirect(schedule)
     return render(
         request,
         "schedules/schedule_action.html",
-        {"access": access, "schedule": schedule, "form": form, "label": label, "action": action},
+        {
+            "access": access, "schedule": schedule, "form": form, "label": label, "action": action,
+            "previews": preview_of is not None, "preview": preview,
+        },
         status=status,
     )

@@ -213,7 +213,7 @@ def form_pages(world, supervisor):
     pages += [
         (f"schedule {action}", reverse("schedule_action", args=[code, schedule.pk, action]), "form", {**step, **data})
         for action, data in [
-            ("defer", {"until": "2027-03-15", "reason_code": "hardship"}),
+            ("defer", {"until": "2027-03-15", "scope": "all_later", "reason_code": "hardship"}),
             ("method", {"method": "card"}),
             ("amount", {"amount": "30.00"}),
             ("inquiry", {"channel": "phone", "summary": "Asked about the date"}),

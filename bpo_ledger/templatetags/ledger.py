@@ -1,8 +1,10 @@
 from django import template
 from django.conf import settings
 from django.urls import reverse
+from django.utils.html import format_html
 
 from bpo_ledger import events
+from bpo_ledger.clock import local_time_text
 from bpo_ledger.money import format_money
 
 register = template.Library()
@@ -31,11 +33,22 @@ def money(amount, currency=""):
 
 
 @register.filter
+def local_time(moment, tz_name, *, seconds=False):
+    """A stored moment in the zone `tz_name`, labelled with the zone: every date and time a page
+    shows goes through here (or LocalDateTimeColumn), so none is unlabelled UTC."""
+    if not moment:
+        return ""
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', moment.isoformat(), tz_name, local_time_text(moment, tz_name, seconds=seconds)
+    )
+
+
+@register.filter
 def in_minutes(delta):
     return round(delta.total_seconds() / 60)
 
 
 @register.filter
-def event_sentence(event):
-    """An audit event in words, from the app's event catalogue (bpo_ledger.events)."""
-    return events.sentence(event)
+def event_sentence(event, tz_name):
+    """An audit event in words, from the app's event catalogue (bpo_ledger.events), its times in the zone."""
+    return events.sentence(event, tz_name)

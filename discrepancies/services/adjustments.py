@@ -151,7 +151,7 @@ def _adjustment_apply(item: Discrepancy, actor) -> None:
         payment = item.payments.get()
         schedule_services.scheduled_payment_record(
             scheduled_payment=scheduled_payment, actor=actor, amount=item.adjustment_amount,
-            paid_on=payment.value_date, method="bank_transfer", note=reason,
+            paid_on=payment.value_date, method="bank_transfer", note=reason, received=payment,
         )
     now = timezone.now()
     Discrepancy.objects.filter(pk=item.pk).update(

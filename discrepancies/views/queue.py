@@ -78,5 +78,6 @@ def queue_export(request):
     writer = csv.writer(_Echo())
     rows = (writer.writerow(row) for row in export_rows(items, now=timezone.now()))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="discrepancies-{timezone.now():%Y%m%d-%H%M}.csv"'
+    # The moment of the export in UTC, said with its Z: the file spans clients of any zone.
+    response["Content-Disposition"] = f'attachment; filename="discrepancies-{timezone.now():%Y%m%d-%H%MZ}.csv"'
     return response

@@ -10,11 +10,16 @@
 
 from .imports import ImportRejected, ImportResult, schedules_import_csv  # noqa: F401
 from .lifecycle import (  # noqa: F401
+    DEFER_SCOPE_LABELS,
     INQUIRY_CHANNELS,
+    DeferMove,
+    DeferScope,
+    schedule_anchor_day,
     schedule_cancel,
     schedule_change_amount,
     schedule_change_method,
     schedule_defer,
+    schedule_defer_preview,
     schedule_log_inquiry,
     schedule_pause,
     schedule_resume,

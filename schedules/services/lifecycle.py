@@ -5,9 +5,9 @@ the user no longer sees, and writes its AuditEvent (the schedule log) in the sam
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from operator import attrgetter
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from ..models import (
     ScheduledPayment,
     ScheduleKind,
     ScheduleStatus,
+    payment_reference,
 )
 from .planning import (
     OPEN_ENDED_KINDS,
@@ -114,6 +115,126 @@ def _open_payments_locked(schedule: PaymentSchedule) -> list[ScheduledPayment]:
     return sorted(locks.locked(open_payments), key=attrgetter("sequence"))
 
 
+class DeferScope(StrEnum):
+    """Which payments a deferral moves."""
+
+    NEXT = "next"
+    ALL_LATER = "all_later"
+
+    @property
+    def label(self) -> str:
+        return DEFER_SCOPE_LABELS[self]
+
+
+DEFER_SCOPE_LABELS = {
+    DeferScope.NEXT: "Only the next payment",
+    DeferScope.ALL_LATER: "This and all later payments, keeping the day of month",
+}
+
+
+@dataclass(frozen=True)
+class DeferMove:
+    """One payment a deferral moves (before is None for one it adds past the last)."""
+
+    sequence: int
+    reference: str
+    before: dt.date | None
+    after: dt.date
+    nominal: dt.date
+
+
+def _is_monthly(frequency: str) -> bool:
+    return duedates.Frequency(frequency) not in (duedates.Frequency.WEEKLY, duedates.Frequency.BIWEEKLY)
+
+
+def schedule_anchor_day(schedule: PaymentSchedule) -> int | None:
+    """The day of month a monthly, quarterly... schedule's payments fall on (None for weekly ones)."""
+    if not schedule.frequency or not _is_monthly(schedule.frequency):
+        return None
+    return schedule.anchor_day or (schedule.cycle_start or schedule.start_date).day
+
+
+def _cycle_from(schedule: PaymentSchedule, until: dt.date) -> tuple[dt.date, int | None]:
+    """Where the cycle restarts so that its first date is in `until`'s cycle and the later ones
+    follow: a monthly cycle from the first of until's month on the anchor day, a weekly one
+    from until itself."""
+    anchor = schedule_anchor_day(schedule)
+    return (until.replace(day=1) if anchor else until), anchor
+
+
+def _defer_plan(
+    schedule: PaymentSchedule, remaining: list[ScheduledPayment], *, until: dt.date, scope: str, today: dt.date
+) -> tuple[list[DeferMove], list[duedates.Due]]:
+    """The payments a deferral moves, and those it adds to keep an open-ended schedule's horizon;
+    sets the schedule's cycle fields (unsaved) as the deferral leaves them. Raises DomainError."""
+    try:
+        scope = DeferScope(scope)
+    except ValueError:
+        raise DomainError(f"Choose which payments to move: {' or '.join(s.label.lower() for s in DeferScope)}.") from None
+    if not remaining:
+        raise DomainError(f"Schedule {schedule.reference} has no open payment to defer.")
+    first = remaining[0]
+    if until <= first.due_date:
+        raise DomainError(f"Defer to a date after the next due date, {first.due_date:%Y-%m-%d}.")
+    if until < today:
+        raise DomainError("Defer to a date in the future.")
+    if problem := schedule_date_problem(until):
+        raise DomainError(problem)
+    cyclic = bool(schedule.frequency) and schedule.kind not in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED)
+    moving = remaining if scope == DeferScope.ALL_LATER and cyclic else remaining[:1]
+    nominal_dates = [until]
+    rule = duedates.BusinessDayRule(schedule.client.business_day_rule)
+    holidays = _holidays(schedule.client)
+    try:
+        if len(moving) > 1:
+            cycle_start, anchor = _cycle_from(schedule, until)
+            cycle = duedates.cycle_dates(
+                start=cycle_start, frequency=schedule.frequency, interval=schedule.interval, anchor_day=anchor, count=len(moving)
+            )
+            nominal_dates += list(cycle)[1:]
+        moves = [
+            DeferMove(p.sequence, p.reference, p.due_date, duedates.roll(nominal, rule=rule, holidays=holidays), nominal)
+            for p, nominal in zip(moving, nominal_dates, strict=True)
+        ]
+    except (ValueError, OverflowError):  # dates past the calendar's end (year 9999)
+        raise DomainError(f"{until:%Y-%m-%d} is too far ahead: the later payments would fall after the year 9999.") from None
+    if len(moving) < len(remaining) and moves[0].after >= remaining[1].due_date:
+        following = remaining[1]
+        raise DomainError(
+            f"{DeferScope.NEXT.label} must stay before the following payment, {following.reference} due "
+            f"{following.due_date:%Y-%m-%d}; to move that one too, choose "
+            f"“{DeferScope.ALL_LATER.label.lower()}”."
+        )
+    added = []
+    if scope == DeferScope.ALL_LATER and schedule.kind in OPEN_ENDED_KINDS:
+        # Later cycles continue from the new date on the same day of month, counted from the
+        # first moved payment, so the nightly extension carries on where the deferral left off.
+        schedule.cycle_start, schedule.anchor_day = _cycle_from(schedule, until)[0], schedule_anchor_day(schedule)
+        schedule.cycle_start_sequence = first.sequence
+        schedule.horizon_until = _horizon(schedule, today)
+        added = _plan(schedule, through=schedule.horizon_until, first_sequence=remaining[-1].sequence + 1)
+    if schedule.kind == ScheduleKind.DEFERRED:
+        schedule.deferred_until = until
+    return moves, added
+
+
+def schedule_defer_preview(
+    *, schedule: PaymentSchedule, actor: Actor, until: dt.date, scope: str, today: dt.date | None = None
+) -> list[DeferMove]:
+    """The dates schedule_defer would set, without saving anything; raises DomainError."""
+    require_role(actor, schedule.client)
+    schedule = PaymentSchedule.objects.select_related("client", "customer").get(pk=schedule.pk)
+    _require_open(schedule)
+    today = today or client_today(schedule.client)
+    remaining = list(ScheduledPayment.objects.filter(schedule=schedule, status__in=OPEN_PAYMENT_STATUSES).order_by("sequence"))
+    moves, added = _defer_plan(schedule, remaining, until=until, scope=scope, today=today)
+    client_code = schedule.client.code
+    return moves + [
+        DeferMove(due.sequence, payment_reference(client_code, schedule.number, due.sequence), None, due.due_date, due.nominal_date)
+        for due in added
+    ]
+
+
 @transaction.atomic
 def schedule_defer(
     *,
@@ -123,58 +244,26 @@ def schedule_defer(
     until: dt.date,
     reason_code: str,
     reason: str,
+    scope: str,
     approved_by=None,
     today: dt.date | None = None,
 ) -> PaymentSchedule:
-    """Move the remaining due dates so the next one falls on `until`; the old dates stay on record."""
-    if problem := schedule_date_problem(until):
-        raise ValidationError({"until": problem})
+    """Move the next payment to `until`, alone or with every later one (keeping their day of
+    month); the old dates stay on record."""
     schedule = _current(schedule, actor=actor, version=version)
     _require_open(schedule)
     reason = _reason("defer", reason)
     today = today or client_today(schedule.client)
     remaining = _open_payments_locked(schedule)
-    if not remaining:
-        raise DomainError(f"Schedule {schedule.reference} has no open payment to defer.")
-    first = remaining[0]
-    if until <= first.due_date:
-        raise DomainError(f"Defer to a date after the next due date, {first.due_date:%Y-%m-%d}.")
-    if until < today:
-        raise DomainError("Defer to a date in the future.")
-    rule = duedates.BusinessDayRule(schedule.client.business_day_rule)
-    if schedule.kind in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED) or not schedule.frequency:
-        nominal_dates = [until]
-    else:
-        nominal_dates = list(
-            duedates.cycle_dates(
-                start=until,
-                frequency=duedates.Frequency(schedule.frequency),
-                interval=schedule.interval,
-                anchor_day=until.day,
-                count=len(remaining),
-            )
-        )
-    holidays = _holidays(schedule.client)
-    moves = {}
-    for payment, nominal in zip(remaining, nominal_dates, strict=True):
-        new_date = duedates.roll(nominal, rule=rule, holidays=holidays)
-        moves[payment.reference] = {"before": payment.due_date, "after": new_date}
-        payment.due_date = new_date
-        payment.status = _initial_status(new_date, today, schedule.client.grace_days)
-        payment.updated_at = timezone.now()  # bulk_update leaves auto_now fields as they were
-    ScheduledPayment.objects.bulk_update(remaining, ["due_date", "status", "updated_at"])
-    if schedule.kind in OPEN_ENDED_KINDS:
-        # Later cycles continue from the new date, counted from the first moved payment.
-        schedule.cycle_start = until
-        schedule.cycle_start_sequence = first.sequence
-        schedule.anchor_day = until.day
-        last = remaining[-1]
-        horizon = _horizon(schedule, today)
-        extra = _plan(schedule, through=horizon, first_sequence=last.sequence + 1)
-        scheduled_payments_insert(_payment_rows(schedule, extra, today))
-        schedule.horizon_until = horizon
-    if schedule.kind == ScheduleKind.DEFERRED:
-        schedule.deferred_until = until
+    moves, added = _defer_plan(schedule, remaining, until=until, scope=scope, today=today)
+    moved = {p.sequence: p for p in remaining}
+    now = timezone.now()  # bulk_update leaves auto_now fields as they were
+    for move in moves:
+        payment = moved[move.sequence]
+        payment.due_date, payment.updated_at = move.after, now
+        payment.status = _initial_status(move.after, today, schedule.client.grace_days)
+    ScheduledPayment.objects.bulk_update([moved[m.sequence] for m in moves], ["due_date", "status", "updated_at"])
+    scheduled_payments_insert(_payment_rows(schedule, added, today))
     _save_change(schedule, "cycle_start", "cycle_start_sequence", "anchor_day", "horizon_until", "deferred_until")
     schedules_refresh_rollups(schedule_ids=[schedule.pk])
     audit_record(
@@ -183,11 +272,13 @@ def schedule_defer(
         verb="schedule.deferred",
         subject=schedule,
         details={
+            "scope": DeferScope(scope).value,
             "until": until,
             "reason_code": reason_code,
             "reason": reason,
             "approved_by": approved_by.get_username() if approved_by else None,
-            "moved": moves,
+            "moved": {m.reference: {"before": m.before, "after": m.after} for m in moves},
+            "added": len(added),
         },
     )
     return schedule

@@ -2,21 +2,29 @@
 corrections. Each is on its schedule's log and moves the schedule's version on."""
 
 import datetime as dt
+import uuid
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Max, Sum
 
 from bpo_ledger import locks
 from bpo_ledger.audit import Actor, audit_record
 from bpo_ledger.errors import DomainError
+from bpo_ledger.models import MANUAL_SOURCE_ACCOUNT, Payment, PaymentKind, PaymentSource
 
 from ..models import (
+    Allocation,
+    PaymentMethod,
     PaymentStatus,
     ScheduledPayment,
 )
 from .lifecycle import _current, _reason, _save_change
 from .planning import _initial_status, client_today, schedules_refresh_rollups
+
+# A payment date before this is a typing slip (a wrong year), not a payment to put on record.
+EARLIEST_PAYMENT_DATE = dt.date(1990, 1, 1)
 
 
 def _payment_current(scheduled_payment: ScheduledPayment, *, actor: Actor, version: int | None) -> ScheduledPayment:
@@ -26,6 +34,56 @@ def _payment_current(scheduled_payment: ScheduledPayment, *, actor: Actor, versi
     payment = locks.locked(ScheduledPayment.objects.filter(pk=scheduled_payment.pk)).get()
     payment.schedule = schedule
     return payment
+
+
+def _start_of_day(day: dt.date, zone_name: str) -> dt.datetime:
+    """The first moment of `day` in the IANA zone, in UTC: the local date of the result is `day`."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(zone_name)).astimezone(dt.UTC)
+
+
+def _received_by_hand(
+    scheduled_payment: ScheduledPayment, *, actor: Actor, amount: Decimal, paid_on: dt.date, method: str
+) -> Payment:
+    """The ledger's Payment row of money recorded by hand, unique like a statement line."""
+    schedule = scheduled_payment.schedule
+    return Payment.objects.create(
+        client=schedule.client,
+        customer=schedule.customer,
+        source=PaymentSource.MANUAL,
+        entered_by=None if isinstance(actor, str) else actor,
+        kind=PaymentKind.CREDIT,
+        amount=amount,
+        currency=schedule.currency,
+        value_date=paid_on,
+        booking_date=paid_on,
+        source_account=MANUAL_SOURCE_ACCOUNT,
+        bank_transaction_id=f"manual-{uuid.uuid4()}",
+        payer_name=schedule.customer.name,
+        reference=f"{scheduled_payment.reference} ({PaymentMethod(method).label.lower()})",
+    )
+
+
+def _check_paid_on(paid_on: dt.date, today: dt.date, zone_name: str) -> None:
+    if paid_on > today:
+        raise DomainError(f"The payment date {paid_on.isoformat()} is after today ({today.isoformat()} in {zone_name}).")
+    if paid_on < EARLIEST_PAYMENT_DATE:
+        raise DomainError(f"The payment date {paid_on.isoformat()} is before {EARLIEST_PAYMENT_DATE.isoformat()}: check the year.")
+
+
+def _check_received(received: Payment, scheduled_payment: ScheduledPayment, amount: Decimal) -> None:
+    """A bank payment applied by hand must be the client's, in the schedule's currency, and
+    have `amount` of it not yet allocated elsewhere."""
+    schedule = scheduled_payment.schedule
+    if received.client_id != schedule.client_id:
+        raise DomainError("This received payment belongs to another client.")
+    if received.currency != schedule.currency:
+        raise DomainError(f"The payment is in {received.currency}; {scheduled_payment.reference} is in {schedule.currency}.")
+    allocated = Allocation.objects.filter(client=schedule.client_id, payment=received).aggregate(s=Sum("amount"))["s"] or 0
+    if amount > received.amount - allocated:
+        raise DomainError(
+            f"Only {max(received.amount - allocated, Decimal('0.00'))} of payment {received.bank_transaction_id} "
+            "is not yet applied to a scheduled payment."
+        )
 
 
 @transaction.atomic
@@ -38,14 +96,24 @@ def scheduled_payment_record(
     paid_on: dt.date,
     method: str,
     note: str,
+    received: Payment | None = None,
+    today: dt.date | None = None,
 ) -> ScheduledPayment:
-    """Record money received outside the bank files (cash, a card taken by phone); `note` says
-    how (a receipt number, who took it)."""
+    """Apply money received to a scheduled payment; `note` says how (a receipt, who took it).
+
+    Without `received` the money came outside the bank files (cash, a card taken by phone): it
+    becomes a Payment of source manual, dated `paid_on`, a day of the client's calendar. With it,
+    that received payment (a bank line matched by hand) is applied. Either way an Allocation
+    links the two. Once settled, paid_at is the start, in the client's time zone, of the latest
+    day of the money applied to it: a day, without a time of day.
+    """
     payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
     if not payment.is_open:
         raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
     note = _reason("payment", note)
+    if method not in PaymentMethod.values:
+        raise DomainError(f"Unknown payment method {method!r}; use one of {', '.join(PaymentMethod.values)}.")
     if amount <= 0:
         raise DomainError("The amount must be more than zero.")
     if amount > payment.amount_outstanding:
@@ -53,10 +121,25 @@ def scheduled_payment_record(
             f"{amount} is more than the {payment.amount_outstanding} outstanding on {payment.reference}; "
             "log the overpayment as a discrepancy instead."
         )
+    if received is None:
+        _check_paid_on(paid_on, today or client_today(schedule.client), schedule.client.timezone)
+        received = _received_by_hand(payment, actor=actor, amount=amount, paid_on=paid_on, method=method)
+        rule, explanation = "manual", f"Recorded by hand ({PaymentMethod(method).label.lower()}): {note}"
+    else:
+        _check_received(received, payment, amount)
+        rule, explanation = "manual_match", f"Matched by hand: {note}"
+    allocation = Allocation.objects.create(
+        client=schedule.client, payment=received, scheduled_payment=payment, amount=amount, rule=rule,
+        explanation=explanation[:500], created_by=None if isinstance(actor, str) else actor,
+    )
     before = {"status": payment.status, "amount_paid": payment.amount_paid}
     payment.amount_paid += amount
     if payment.amount_paid >= payment.amount_due:
-        payment.status, payment.paid_at = PaymentStatus.PAID, timezone.now()
+        # Settled on the latest day of the money applied to it, which need not be today's entry.
+        settled_on = Allocation.objects.filter(client=schedule.client_id, scheduled_payment=payment).aggregate(
+            day=Max("payment__value_date")
+        )["day"]
+        payment.status, payment.paid_at = PaymentStatus.PAID, _start_of_day(settled_on, schedule.client.timezone)
     else:
         payment.status = PaymentStatus.PARTIALLY_PAID
     payment.save(update_fields=["amount_paid", "status", "paid_at", "updated_at"])
@@ -67,9 +150,13 @@ def scheduled_payment_record(
         details={
             "reference": payment.reference,
             "amount": amount,
+            "currency": schedule.currency,
             "paid_on": paid_on,
             "method": method,
             "reason": note,
+            "payment": received.bank_transaction_id,
+            "source": received.source,
+            "allocation": allocation.pk,
             "changes": {
                 "status": {"before": before["status"], "after": payment.status},
                 "amount_paid": {"before": before["amount_paid"], "after": payment.amount_paid},

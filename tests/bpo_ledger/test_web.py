@@ -70,6 +70,32 @@ def test_five_wrong_passwords_lock_the_account_out(client, agent):
     assert response.status_code == 429
 
 
+def login_through_proxy(client, forwarded_for, password):
+    """A login that reached us through one reverse proxy at 10.0.0.2, which appended the address
+    it was called from to X-Forwarded-For."""
+    data = {"username": "agent", "password": password}
+    return client.post(reverse("login"), data, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded_for)
+
+
+def test_behind_a_proxy_each_address_is_locked_out_on_its_own(client, agent, settings):
+    settings.AXES_IPWARE_PROXY_COUNT = 1
+    for _ in range(5):
+        login_through_proxy(client, "203.0.113.7", "wrong")
+    assert login_through_proxy(client, "203.0.113.7", PASSWORD).status_code == 429
+    # An address the attacker writes in front is not believed: the proxy's own entry counts.
+    assert login_through_proxy(client, "198.51.100.9, 203.0.113.7", PASSWORD).status_code == 429
+    # The user, behind the same proxy at another address, is not locked out by the attacker.
+    response = login_through_proxy(client, "198.51.100.9", PASSWORD)
+    assert response.status_code == 302 and response.url == reverse("home")
+
+
+def test_without_a_proxy_x_forwarded_for_is_not_believed(client, agent, settings):
+    settings.AXES_IPWARE_PROXY_COUNT = 0
+    for n in range(5):
+        login_through_proxy(client, f"203.0.113.{n}", "wrong")
+    assert login_through_proxy(client, "198.51.100.9", PASSWORD).status_code == 429
+
+
 def test_seed_demo_is_idempotent(db, capsys):
     from django.apps import apps
 

@@ -125,13 +125,19 @@ def test_bulk_creation_refuses_an_out_of_range_schedule_and_creates_none(client_
     assert not AuditEvent.objects.filter(verb="schedule.created").exists()
 
 
-def test_a_deferral_to_year_9999_is_refused_with_the_fields_error(client_a, customer_a):
+@pytest.mark.parametrize("until", [dt.date(2101, 1, 3), dt.date(9999, 12, 31)])
+@pytest.mark.parametrize("scope", ["next", "all_later"])
+def test_a_deferral_out_of_the_date_range_is_refused(client_a, customer_a, until, scope):
+    from bpo_ledger.errors import DomainError
+
     spec = ScheduleSpec(customer=customer_a, kind="recurring", amount=Decimal("10.00"), start_date=TODAY, frequency="monthly")
     schedule = services.schedule_create(client=client_a, actor="system:test", spec=spec, today=TODAY)
-    with pytest.raises(ValidationError) as exc:
+    message = f"{until.isoformat()} is out of range: schedule dates lie between 1990-01-01 and 2100-12-31."
+    with pytest.raises(DomainError, match=message):
+        services.schedule_defer_preview(schedule=schedule, actor="system:test", until=until, scope=scope, today=TODAY)
+    with pytest.raises(DomainError, match=message):
         services.schedule_defer(
-            schedule=schedule, actor="system:test", version=None, until=dt.date(9999, 12, 31),
+            schedule=schedule, actor="system:test", version=None, until=until, scope=scope,
             reason_code="hardship", reason="Customer asked", today=TODAY,
         )
-    assert exc.value.message_dict == {"until": ["9999-12-31 is out of range: schedule dates lie between 1990-01-01 and 2100-12-31."]}
     assert [p.due_date for p in schedule.payments.order_by("sequence")][:1] == [TODAY]

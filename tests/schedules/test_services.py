@@ -124,7 +124,7 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
     plan = create(client_a, customer_a, kind="installment", amount=Decimal("300.00"), start_date=dt.date(2026, 12, 10), frequency="monthly", installment_count=3)
     before = [d for d, _, _ in dues(plan)]
     services.schedule_defer(
-        schedule=plan, actor=agent, version=None, until=dt.date(2027, 2, 10), reason_code="hardship",
+        schedule=plan, actor=agent, version=None, until=dt.date(2027, 2, 10), scope="all_later", reason_code="hardship",
         reason="Customer lost their job", approved_by=supervisor, today=TODAY,
     )
     payments = list(plan.payments.order_by("sequence"))
@@ -140,17 +140,19 @@ def test_defer_moves_the_remaining_dates_and_keeps_the_old_ones(client_a, custom
 def test_defer_refuses_a_date_before_the_next_due_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="one_time", amount=Decimal("50"), start_date=dt.date(2026, 12, 10))
     with pytest.raises(DomainError, match="after the next due date, 2026-12-10"):
-        services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2026, 12, 1), reason_code="other", reason="x", today=TODAY)
+        services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2026, 12, 1), scope="next", reason_code="other", reason="x", today=TODAY)
 
 
-def test_defer_of_a_recurring_schedule_continues_the_cycle_from_the_new_date(client_a, customer_a, agent):
+def test_defer_of_a_recurring_schedule_keeps_the_day_of_month_after_the_new_date(client_a, customer_a, agent):
     plan = create(client_a, customer_a, kind="recurring", amount=Decimal("20.00"), start_date=dt.date(2026, 12, 1), frequency="monthly")
-    services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2027, 1, 15), reason_code="agreement", reason="Payday moved", today=TODAY)
+    services.schedule_defer(schedule=plan, actor=agent, version=None, until=dt.date(2027, 1, 15), scope="all_later", reason_code="agreement", reason="Payday moved", today=TODAY)
     services.schedules_extend_horizon(client=client_a, today=dt.date(2027, 3, 1))
     dates = [d for d, _, _ in dues(plan)]
-    # Feb 15, 2027 is Presidents' Day: the payment rolls to Tuesday.
-    assert dates[:3] == [dt.date(2027, 1, 15), dt.date(2027, 2, 16), dt.date(2027, 3, 15)]
-    assert all(d.day in (15, 16, 17) for d in dates)  # the 15th, or the next business day
+    # The next payment moves to the 15th; the later ones stay on the 1st, one month apart, and
+    # so do those the nightly extension adds.
+    assert dates[:3] == [dt.date(2027, 1, 15), dt.date(2027, 2, 1), dt.date(2027, 3, 1)]
+    assert len(dates) > 7
+    assert all(d.day in (1, 2, 3) for d in dates[1:])  # the 1st, or the next business day
 
 
 def test_pause_resume_cancel_are_logged_with_before_and_after(client_a, customer_a, agent):
@@ -255,7 +257,7 @@ def _first(plan):
 
 CHANGES = {
     "defer": lambda plan, **who: services.schedule_defer(
-        schedule=plan, until=dt.date(2027, 2, 10), reason_code="other", reason="Asked for time", today=TODAY, **who
+        schedule=plan, until=dt.date(2027, 2, 10), scope="all_later", reason_code="other", reason="Asked for time", today=TODAY, **who
     ),
     "pause": lambda plan, **who: services.schedule_pause(schedule=plan, reason="Dispute open", **who),
     "resume": lambda plan, **who: services.schedule_resume(schedule=plan, reason="Dispute closed", **who),

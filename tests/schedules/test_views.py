@@ -131,7 +131,7 @@ def test_an_illegal_action_shows_the_reason(client, agent, plan):
     client.force_login(agent)
     url = reverse("schedule_action", args=[plan.client.code, plan.pk, "defer"])
     first_due = plan.payments.order_by("sequence").first().due_date
-    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "reason_code": "other", "reason": "x", "version": 1})
+    response = client.post(url, {"until": (first_due - dt.timedelta(days=1)).isoformat(), "scope": "next", "reason_code": "other", "reason": "x", "version": 1})
     assert response.status_code == 200
     assert f"Defer to a date after the next due date, {first_due:%Y-%m-%d}" in response.content.decode()
 
@@ -161,7 +161,10 @@ def action_data(plan, action) -> dict:
     """A valid form of each action as the agent fills it in; the version is the page's."""
     first = plan.payments.order_by("sequence").first()
     return {
-        "defer": {"until": (first.due_date + dt.timedelta(days=20)).isoformat(), "reason_code": "other", "reason": "Asked for time"},
+        "defer": {
+            "until": (first.due_date + dt.timedelta(days=20)).isoformat(), "scope": "next", "reason_code": "other",
+            "reason": "Asked for time", "save": "1",
+        },
         "pause": {"reason": "Dispute open"},
         "resume": {"reason": "Dispute closed"},
         "method": {"method": "card", "reason": "Pays by card now"},

@@ -27,6 +27,6 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("bpo_ledger", "0006_drop_redundant_client_index")]
+    dependencies = [("bpo_ledger", "0008_client_subdivision_bank_closure_days")]
 
     operations = [migrations.RunPython(create_trigger, drop_trigger)]
