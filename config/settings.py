@@ -210,9 +210,22 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 # Bounds on the work one input can ask for (README: Bounded work). Schedule dates (start, end,
 # deferred-until, mandate) lie in this range, and a schedule has at most this many payments
 # when created (its number of payments or installments, or all its dates up to the horizon).
-SCHEDULE_DATE_MIN = date.fromisoformat(env("SCHEDULE_DATE_MIN", default="1990-01-01"))
-SCHEDULE_DATE_MAX = date.fromisoformat(env("SCHEDULE_DATE_MAX", default="2100-12-31"))
+def _env_date(name: str, default: str) -> date:
+    text = env(name, default=default)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date such as {default}, not {text!r}") from None
+
+
+SCHEDULE_DATE_MIN = _env_date("SCHEDULE_DATE_MIN", "1990-01-01")
+SCHEDULE_DATE_MAX = _env_date("SCHEDULE_DATE_MAX", "2100-12-31")
 SCHEDULE_MAX_PAYMENTS = env.int("SCHEDULE_MAX_PAYMENTS", default=600)
+if not (date(1900, 1, 1) <= SCHEDULE_DATE_MIN < SCHEDULE_DATE_MAX <= date(9000, 12, 31)) or SCHEDULE_MAX_PAYMENTS < 1:
+    raise ImproperlyConfigured(
+        "SCHEDULE_DATE_MIN must come before SCHEDULE_DATE_MAX, both between 1900 and 9000, "
+        "and SCHEDULE_MAX_PAYMENTS must be at least 1"
+    )
 
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.
 _email = env.email_url(
