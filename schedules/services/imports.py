@@ -19,7 +19,7 @@ from bpo_ledger.audit import Actor
 from bpo_ledger.clock import client_today
 from bpo_ledger.errors import DomainError
 from bpo_ledger.models import Client, Customer
-from bpo_ledger.services import customer_new, customer_store
+from bpo_ledger.services import customer_new, customers_store_many
 
 from ..csv_import import (
     CustomerData,
@@ -31,7 +31,7 @@ from ..csv_import import (
     schedule_column,
 )
 from ..models import PaymentSchedule
-from .planning import ScheduleSpec, schedule_check, schedules_create_many
+from .planning import ScheduleSpec, _holidays, schedule_check, schedules_create_many
 
 SYSTEM_ACTOR = "system:import_schedules"
 
@@ -90,11 +90,11 @@ def _check(client: Client, parsed: ParsedFile) -> _CheckedFile:
     imported = _imported_refs(client, [row.external_ref for row in parsed.rows])
     rows = [row for row in parsed.rows if row.external_ref not in imported]
     customers = _customers(client, parsed, {row.customer_ref for row in rows}, errors)
-    today = client_today(client)
+    today, holidays = client_today(client), _holidays(client)
     for row in rows:
         spec = ScheduleSpec(customer=customers[row.customer_ref], **row.spec_fields())
         try:
-            schedule_check(client=client, spec=spec, today=today)
+            schedule_check(client=client, spec=spec, today=today, holidays=holidays)
         except ValidationError as exc:
             errors.extend(_row_errors(exc, row))
     if errors:
@@ -170,6 +170,7 @@ def _customers(client: Client, parsed: ParsedFile, refs: set[str], errors: list[
                 email_consent=data.email_consent,
                 sms_consent=data.sms_consent,
                 bank_account=data.bank_account,
+                looked_up=True,  # not on file: _customers_on_file found no customer with this ref
             )
         except ValidationError as exc:
             errors.extend(_customer_errors(exc, data))
@@ -183,9 +184,9 @@ def _stored_customers(
     returns them and how many were created."""
     new_refs = {ref for ref in refs if checked[ref].pk is None}
     customers = {ref: checked[ref] for ref in refs - new_refs} | _customers_on_file(client, new_refs)
-    to_create = sorted(new_refs - set(customers))
-    for ref in to_create:
-        customers[ref] = customer_store(customer=checked[ref], actor=actor, source="import")
+    to_create = [checked[ref] for ref in sorted(new_refs - set(customers))]
+    for customer in customers_store_many(client=client, actor=actor, customers=to_create, source="import"):
+        customers[customer.external_ref] = customer
     return customers, len(to_create)
 
 

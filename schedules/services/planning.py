@@ -527,12 +527,15 @@ def _new_plan(
     return dues
 
 
-def schedule_check(*, client: Client, spec: ScheduleSpec, today: dt.date | None = None) -> list[duedates.Due]:
+def schedule_check(
+    *, client: Client, spec: ScheduleSpec, today: dt.date | None = None, holidays: duedates.Holidays | None = None
+) -> list[duedates.Due]:
     """The dues a schedule would have, checked as creating it checks them except for its CRM
     reference (a batch checks all of its references at once); saves and locks nothing.
+    `holidays`: the client's calendar, when a batch has it already (see _holidays).
     Raises ValidationError."""
     schedule = _build_schedule(client=client, spec=spec)
-    return _new_plan(schedule, client, through=_horizon(schedule, today or client_today(client)))
+    return _new_plan(schedule, client, through=_horizon(schedule, today or client_today(client)), holidays=holidays)
 
 
 def schedule_preview(*, client: Client, spec: ScheduleSpec, today: dt.date | None = None) -> list[duedates.Due]:
