@@ -211,12 +211,19 @@ def discrepancy_assign(*, discrepancy: Discrepancy, actor: Actor, assignee, vers
 
 @transaction.atomic
 def discrepancies_bulk_assign(*, client: Client, actor: Actor, ids: list[int], assignee, reason: str = "") -> int:
-    """Assign many items of one client at once; items closed or resolved meanwhile are left alone."""
+    """Assign many items of one client at once; returns how many changed.
+
+    Items closed or resolved meanwhile are left alone, and so are items the assignment would not
+    change (already theirs, or already in the pool): no event, no new version.
+    """
     require_role(actor, client, SUPERVISE_ROLES)
     _check_assignee(client, assignee)
-    items = list(
-        locks.locked(Discrepancy.objects.filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES).select_related("assignee"))
-    )
+    locked = locks.locked(Discrepancy.objects.filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES).select_related("assignee"))
+    assignee_id = assignee.pk if assignee is not None else None
+    items = [
+        item for item in locked
+        if item.assignee_id != assignee_id or _status_after_assign(item.status, assignee) != item.status
+    ]
     now = timezone.now()
     events = []
     for item in items:

@@ -379,6 +379,32 @@ def test_bulk_assign_gives_active_items_and_leaves_finished_ones(client_a, agent
     assert audit_verify(client=client_a).ok
 
 
+def test_bulk_assign_back_to_the_pool_of_items_already_there_changes_nothing(client_a, supervisor):
+    pool = [log_item(client_a) for _ in range(2)]
+    escalated = put(log_item(client_a), Status.ESCALATED)
+    assigned = services.discrepancies_bulk_assign(
+        client=client_a, actor=supervisor, ids=[i.pk for i in [*pool, escalated]], assignee=None, reason="Back to the pool"
+    )
+    assert assigned == 0
+    for item in [*pool, escalated]:
+        assert unchanged(item) and Discrepancy.objects.get(pk=item.pk).version == item.version
+        assert events_of(item, "discrepancy.assigned") == []
+
+
+def test_bulk_assign_to_the_same_person_changes_only_the_others(client_a, agent, supervisor):
+    theirs = put(log_item(client_a), Status.IN_PROGRESS, assignee=agent)
+    pooled = log_item(client_a)
+    assigned = services.discrepancies_bulk_assign(
+        client=client_a, actor=supervisor, ids=[theirs.pk, pooled.pk], assignee=agent, reason="Rebalancing"
+    )
+    assert assigned == 1
+    assert unchanged(theirs) and Discrepancy.objects.get(pk=theirs.pk).version == theirs.version
+    assert events_of(theirs, "discrepancy.assigned") == []
+    assert Discrepancy.objects.get(pk=pooled.pk).version == pooled.version + 1
+    assert len(events_of(pooled, "discrepancy.assigned")) == 1
+    assert audit_verify(client=client_a).ok
+
+
 # --- Claim next -------------------------------------------------------------------------
 
 

@@ -607,6 +607,8 @@ def test_bulk_assign_gives_the_picked_items_to_an_agent(client, supervisor, agen
     assert response.redirect_chain[0][0] == reverse("escalations")
     assert "ACME: 2 items given to agent." in response.content.decode()
     assert [fresh(i).assignee for i in (one, two, untouched, elsewhere)] == [agent, agent, None, None]
+    response = client.post(reverse("bulk_assign"), {"ids": [one.pk, untouched.pk], "assignee": agent.pk}, follow=True)
+    assert "ACME: 1 item given to agent. 1 left as it was." in response.content.decode()
     response = client.post(reverse("bulk_assign"), {"ids": [one.pk], "assignee": auditor.pk}, follow=True)
     assert "Choose who gets the items." in response.content.decode()  # auditors are not offered
     assert fresh(one).assignee == agent
