@@ -570,6 +570,15 @@ def test_a_log_names_what_is_wrong_with_it(client_a, client_b, agent, customer_b
     assert not Discrepancy.objects.exists()
 
 
+@pytest.mark.parametrize("currency", ["XXQ", "usd1", "usd"])
+def test_a_currency_that_is_not_iso_4217_is_refused_and_nothing_is_stored(client_a, agent, currency):
+    with pytest.raises(ValidationError) as caught:
+        services.discrepancy_log(client=client_a, actor=agent, kind="missing", summary="x", currency=currency)
+    assert caught.value.message_dict["currency"] == [f"{currency} is not an ISO 4217 currency code (three capital letters, e.g. USD)."]
+    assert not Discrepancy.objects.exists()
+    assert not AuditEvent.objects.filter(verb="discrepancy.logged").exists()
+
+
 def test_a_scheduled_payment_brings_its_customer(client_a, agent, payment_due, customer_a):
     item, _ = services.discrepancy_log(client=client_a, actor=agent, kind="missing", summary="x", scheduled_payment=payment_due,
                                        amount_expected=payment_due.amount_due)

@@ -520,6 +520,19 @@ def test_an_agent_logs_a_discrepancy_by_hand(client, agent, client_a, customer_a
     assert item.currency == "USD"
 
 
+@pytest.mark.parametrize("currency", ["XXQ", "usd1"])
+def test_a_currency_that_is_not_iso_4217_is_refused_on_the_form(client, agent, client_a, currency):
+    client.force_login(agent)
+    response = client.post(reverse("discrepancy_create", args=["ACME"]), {
+        "kind": "missing", "summary": "Says she paid", "amount_expected": "10.00", "currency": currency,
+    })
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f"{currency.upper()} is not an ISO 4217 currency code" in body
+    assert response.context["form"].errors["currency"]
+    assert not Discrepancy.objects.exists()
+
+
 def test_a_small_adjustment_is_applied_and_says_so(client, agent, client_a, scheduled_payment):
     client.force_login(agent)
     response = client.post(reverse("adjustment_create", args=["ACME"]), {
