@@ -164,6 +164,9 @@ class Discrepancy(models.Model):
     adjustment_before = models.JSONField(default=dict, blank=True)
     adjustment_after = models.JSONField(default=dict, blank=True)
     approval = models.CharField(max_length=16, choices=Approval.choices, default=Approval.NOT_REQUIRED)
+    approval_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it needs a supervisor's approval, as the requester was told."
+    )
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

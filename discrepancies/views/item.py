@@ -250,8 +250,7 @@ def adjustment_create(request, code):
             form.add_error(None, str(exc))
         else:
             if item.approval == Approval.PENDING:
-                threshold = format_money(access.client.adjustment_approval_threshold, access.client.currency)
-                messages.warning(request, f"{item.reference} waits for a supervisor's approval: it is above {threshold}. No balance changed yet.")
+                messages.warning(request, f"{item.reference} waits. {item.approval_reason} No balance changed yet.")
             else:
                 messages.success(request, f"{item.reference} applied: the scheduled payment is updated.")
             return redirect(item)

@@ -560,6 +560,13 @@ def test_a_manual_match_names_the_received_payment(client, agent, client_a, cust
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_paid == Decimal("80.00")
 
 
+def test_the_adjustment_form_says_when_approval_is_needed(client, agent, client_a):
+    client.force_login(agent)
+    body = client.get(reverse("adjustment_create", args=["ACME"])).content.decode()
+    assert "adjustments on the same scheduled payment in the last 30 days" in body
+    assert "come to more than USD 100.00, it waits for a supervisor" in body
+
+
 def test_a_large_adjustment_waits_and_nobody_approves_their_own(client, agent, supervisor, admin_user, client_a, scheduled_payment):
     client.force_login(supervisor)
     response = client.post(reverse("adjustment_create", args=["ACME"]), {
@@ -567,10 +574,15 @@ def test_a_large_adjustment_waits_and_nobody_approves_their_own(client, agent, s
     }, follow=True)
     item = Discrepancy.objects.get()
     body = response.content.decode()
-    assert "waits for a supervisor&#x27;s approval" in body and "Not applied" in body
+    why = (
+        f"Needs a supervisor&#x27;s approval: adjustments on {scheduled_payment.reference} in the last 30 days "
+        "come to USD 200.00, above the USD 100.00 threshold."
+    )
+    assert f"{item.reference} waits. {why} No balance changed yet." in body  # the message
+    assert body.count(why) == 2 and "Not applied" in body  # ... and the item's page
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_due == Decimal("250.00")
     body = client.get(reverse("approvals")).content.decode()
-    assert item.reference in body and "another supervisor must decide" in body
+    assert item.reference in body and "another supervisor must decide" in body and why in body
     assert client.post(action_url(item, "approve"), {"version": item.version, "comment": "mine"}).status_code == 403
     client.force_login(admin_user)
     body = client.get(reverse("approvals")).content.decode()
