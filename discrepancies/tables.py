@@ -13,7 +13,6 @@ from bpo_ledger.money import format_amount, format_money
 from .models import (
     ACTIVE_STATUSES,
     Approval,
-    Discrepancy,
     DiscrepancyKind,
     Priority,
     Status,
@@ -41,8 +40,6 @@ def sla_countdown(due_at: dt.datetime, *, now: dt.datetime) -> str:
     return f"due in {_span(seconds)}" if seconds >= 0 else f"breached {_span(-seconds)} ago"
 
 
-def sla_breached(item: Discrepancy, *, now: dt.datetime) -> bool:
-    return item.status in ACTIVE_STATUSES and item.sla_due_at < now
 
 
 class QueueTable(tables.Table):
@@ -87,7 +84,7 @@ class QueueTable(tables.Table):
         names = self.__dict__.get("_names")
         if names is None:
             names = self.__dict__["_names"] = [column.name for column in self.columns]
-        breached = "1" if sla_breached(record, now=self.now) else "0"
+        breached = "1" if record.sla_breached(self.now) else "0"
         url = _esc(self._url(record))
         cells = self._cells(record, url, breached)
         row = "".join(cells[name] for name in names)
@@ -162,6 +159,6 @@ def export_rows(queryset, *, now: dt.datetime):
             format_amount(item.amount_difference, grouping=False),
             csv_text(item.assignee.get_username() if item.assignee else ""),
             item.created_at.isoformat(), item.sla_due_at.isoformat(),
-            "yes" if sla_breached(item, now=now) else "no", item.escalation_level,
+            "yes" if item.sla_breached(now) else "no", item.escalation_level,
             item.root_cause, item.resolution_code,
         ]

@@ -19,8 +19,9 @@ from bpo_ledger.money import format_money
 from schedules import services as schedule_services
 from schedules.models import PaymentStatus, ScheduledPayment
 
+from .. import policy
 from ..models import ACTIVE_STATUSES, AdjustmentType, Approval, Discrepancy, DiscrepancyKind, Status
-from ._common import already_logged, conditional_update, stale_error
+from ._common import already_logged, conditional_update, sla_record, stale_error
 from .intake import discrepancy_log
 
 
@@ -183,7 +184,7 @@ def _adjustment_apply(item: Discrepancy, actor) -> None:
     now = timezone.now()
     Discrepancy.objects.filter(pk=item.pk).update(
         applied_at=now, status=Status.RESOLVED, resolution_code="applied", resolved_at=now,
-        version=F("version") + 1, updated_at=now,
+        version=F("version") + 1, updated_at=now, **sla_record(policy.sla_ended(item.sla_history, now=now)),
     )
     audit_record(
         client=item.client, actor=actor, verb="adjustment.applied", subject=item,
@@ -217,7 +218,7 @@ def adjustment_decide(*, discrepancy: Discrepancy, actor, approve: bool, comment
         "approved_by": actor, "approval_comment": comment, "approval_decided_at": now,
     }
     if not approve:
-        changes.update(status=Status.CLOSED, closed_at=now, resolution_code="")
+        changes.update(status=Status.CLOSED, closed_at=now, resolution_code="", **sla_record(policy.sla_ended(item.sla_history, now=now)))
     before = item.status
     conditional_update(item, sources=ACTIVE_STATUSES, version=version, conditions={"approval": Approval.PENDING}, **changes)
     item.refresh_from_db()

@@ -98,6 +98,7 @@ def discrepancy_log(
         customer = scheduled_payment.schedule.customer
     difference = (amount_actual or Decimal("0")) - (amount_expected or Decimal("0"))
     priority = _priority_at_opening(client, difference, opened_at)
+    due = policy.sla_due_at(opened_at, client.sla_hours(priority))
     item = Discrepancy.objects.create(
         client=client,
         number=_next_number(client),
@@ -113,7 +114,8 @@ def discrepancy_log(
         scheduled_payment=scheduled_payment,
         mismatch_field=mismatch_field,
         root_cause=root_cause,
-        sla_due_at=policy.sla_due_at(opened_at, client.sla_hours(priority)),
+        sla_due_at=due,
+        sla_history=policy.sla_started([], due_at=due, level=0),
         detected_by=detected_by or (actor if isinstance(actor, str) else f"user:{actor.get_username()}"),
         reported_by=None if isinstance(actor, str) else actor,
         fingerprint=fingerprint or f"manual:{uuid.uuid4()}",
