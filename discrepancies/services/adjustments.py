@@ -31,11 +31,11 @@ def _scheduled_payment_locked(pk: int) -> ScheduledPayment:
     return locks.locked(ScheduledPayment.objects.select_related("schedule").filter(pk=pk)).get()
 
 
-def adjustments_in_window(scheduled_payment: ScheduledPayment, *, days: int, now=None) -> Decimal:
+def adjustments_in_window(scheduled_payment: ScheduledPayment, *, days: int) -> Decimal:
     """What the adjustments on this scheduled payment in the last `days` days move, together: the
     absolute amount of each (write-offs, corrections by their change, matches by what they
     settle), applied or pending, by anyone; rejected ones left out."""
-    since = (now or timezone.now()) - dt.timedelta(days=days)
+    since = timezone.now() - dt.timedelta(days=days)
     total = (
         Discrepancy.objects.filter(
             client=scheduled_payment.client_id, kind=DiscrepancyKind.ADJUSTMENT, scheduled_payment=scheduled_payment,
