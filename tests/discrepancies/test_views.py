@@ -580,6 +580,7 @@ def test_a_large_adjustment_waits_and_nobody_approves_their_own(client, agent, s
     )
     assert f"{item.reference} waits. {why} No balance changed yet." in body  # the message
     assert body.count(why) == 2 and "Not applied" in body  # ... and the item's page
+    assert "with the others on the same payment in 30 days it comes to USD 200.00" in body  # ... and its log
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_due == Decimal("250.00")
     body = client.get(reverse("approvals")).content.decode()
     assert item.reference in body and "another supervisor must decide" in body and why in body
