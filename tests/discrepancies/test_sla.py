@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from bpo_ledger import locks
 from bpo_ledger.audit import audit_verify
+from bpo_ledger.clock import local_time_text
 from bpo_ledger.errors import StaleError
 from config.celery import app
 from discrepancies import reports, services, tasks
@@ -295,16 +296,17 @@ def test_the_detail_page_lists_each_due_time_met_or_missed(client, client_a, age
         listed = body.split('<ol class="sla-periods">')[1].split("</ol>")[0]
         return [" ".join(re.sub(r"<[^>]+>", "", li).split()) for li in listed.split("<li ")[1:]]
 
-    def minute(value):
-        return dt.datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+    def minute(value):  # as the page shows it: in the client's zone, labelled
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        return local_time_text(moment, client_a.timezone)
 
     due, next_due = minute(first["due_at"]), minute(second["due_at"])
     assert periods() == [
-        f'data-sla-state="missed">{due} UTC: missed at {due} UTC',
-        f'data-sla-state="pending">{next_due} UTC (escalation level 1): pending',
+        f'data-sla-state="missed">{due}: missed at {due}',
+        f'data-sla-state="pending">{next_due} (escalation level 1): pending',
     ]
     resolved = resolve(item, agent)
-    assert periods()[1] == f'data-sla-state="met">{next_due} UTC (escalation level 1): met at {resolved.resolved_at:%Y-%m-%d %H:%M} UTC'
+    assert periods()[1] == f'data-sla-state="met">{next_due} (escalation level 1): met at {minute(resolved.resolved_at)}'
 
 
 def test_a_supervisor_moving_the_due_time_does_not_erase_a_missed_one(client_a, supervisor):
