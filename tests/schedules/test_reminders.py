@@ -25,7 +25,8 @@ from schedules.services import (
     schedule_pause,
     scheduled_payment_record,
 )
-from schedules.services.reminders import MAX_ATTEMPTS, STALE_AFTER
+from schedules.services.reminders import MAX_ATTEMPTS, claim_timeout
+from schedules.sms import LocmemSMSBackend
 from tests.conftest import make_client
 from tests.schedules.conftest import first_payment, make_customer, make_schedule
 
@@ -99,6 +100,18 @@ class FlakyEmailBackend(LocmemEmailBackend):
             FlakyEmailBackend.refused += 1
             raise TimeoutError("provider timed out")
         return super().send_messages(messages)
+
+
+class DiesBeforeTheAnswerSMSBackend(LocmemSMSBackend):
+    """Delivers the `die_at`-th message, then the process dies before the provider answers."""
+
+    die_at = 0
+
+    def send(self, **message):
+        message_id = super().send(**message)
+        if len(self.outbox) >= self.die_at:
+            raise WorkerDied()
+        return message_id
 
 
 class SlowEmailBackend(LocmemEmailBackend):
@@ -402,48 +415,83 @@ def test_two_senders_at_once_send_each_reminder_exactly_once(acme, mailoutbox, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sender_that_dies_mid_batch_never_causes_a_second_message(acme, mailoutbox, settings, monkeypatch):
+def test_a_sender_that_dies_mid_batch_keeps_what_it_sent_and_hands_back_what_it_never_tried(
+    acme, mailoutbox, settings, monkeypatch
+):
     monkeypatch.setattr("schedules.services.reminders.BATCH_SIZE", 50)  # the arithmetic below
     acme.reminder_channels = ["email"]
     acme.save()
-    payments = []
+    schedules = []
     for n in range(120):
         customer = make_customer(acme, email=f"c{n}@example.com")
-        payments.append(first_payment(make_schedule(acme, customer, due=TODAY, today=TODAY)))
+        schedules.append(make_schedule(acme, customer, due=TODAY, today=TODAY))
     settings.EMAIL_BACKEND = f"{MODULE}.DyingEmailBackend"
     DyingEmailBackend.die_after, DyingEmailBackend.delivered = 60, 0
 
     with pytest.raises(WorkerDied):
         reminders_send(client=acme, now=NOW)
 
-    delivered_by_the_dead = {m.subject for m in mailoutbox}
     assert len(mail.outbox) == 60
     statuses = Counter(Reminder.objects.values_list("status", flat=True))
-    # The first batch of 50 was confirmed; the second was in flight (10 sent, 40 not yet).
-    assert statuses == {"sent": 50, "sending": 50, "queued": 20}
+    # The 60 delivered are recorded as sent; the 61st was in the provider's hands; the rest of
+    # its batch was never tried, and the last batch never claimed.
+    assert statuses == {"sent": 60, "sending": 1, "claimed": 39, "queued": 20}
+    assert sum(len(log_of(acme, s, "reminder.sent")) for s in schedules) == 60
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    run = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=1)).sent == 20
+    assert not reminders_sweep_stale()  # not stale yet: the sender might still be at work
+    swept = reminders_sweep_stale(now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1))
 
-    assert run.sent == 20
-    subjects = [m.subject for m in mail.outbox]
-    assert len(subjects) == len(set(subjects)) == 80  # nobody got a second message
-    assert delivered_by_the_dead <= set(subjects)
-    assert Reminder.objects.filter(status="sending").count() == 50
-
-    assert reminders_sweep_stale() == 0  # not stale yet: the sender might still be at work
-    swept = reminders_sweep_stale(now=timezone.now() + STALE_AFTER + dt.timedelta(minutes=1))
-
-    assert swept == 50
-    in_flight = Reminder.objects.filter(status="failed")
-    assert in_flight.count() == 50
-    assert all("outcome unknown" in r.last_error for r in in_flight)
-    unknown = in_flight.select_related("scheduled_payment__schedule").first()
+    assert (swept.requeued, swept.retried, swept.unknown) == (39, 0, 1)
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=2)).sent == 39
+    per_customer = Counter(m.to[0] for m in mail.outbox)
+    assert len(per_customer) == 119 and set(per_customer.values()) == {1}
+    # Email cannot be recalled or deduplicated: the one in flight is failed for a person to check.
+    unknown = Reminder.objects.select_related("scheduled_payment__schedule").get(status="failed")
+    assert unknown.scheduled_payment.schedule.customer.email not in per_customer
+    assert f"Message-ID <reminder-{unknown.pk}@bpo-ledger.local>" in unknown.last_error
     [event] = log_of(acme, unknown.scheduled_payment.schedule, "reminder.failed")
     assert event.details["reference"] == unknown.scheduled_payment.reference
     assert "outcome unknown" in event.details["reason"]
-    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=2)).sent == 0
-    assert len(mail.outbox) == 80
+    for schedule in schedules:
+        verbs = [e.verb for e in audit_timeline(client=acme, subject_type="paymentschedule", subject_id=schedule.pk)
+                 if e.verb.startswith("reminder.")]
+        assert len(verbs) == 1, f"{schedule}: {verbs}"
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=3)).sent == 0
+    assert len(mail.outbox) == 119
+
+
+def test_an_sms_in_flight_when_the_sender_died_is_retried_under_its_key_and_delivered_once(
+    acme, sms_outbox, settings
+):
+    acme.reminder_channels = ["sms"]
+    acme.save()
+    schedules = [
+        make_schedule(acme, make_customer(acme, phone=f"+1415555{n:04d}"), due=TODAY, today=TODAY) for n in range(6)
+    ]
+    settings.SMS_BACKEND = f"{MODULE}.DiesBeforeTheAnswerSMSBackend"
+    DiesBeforeTheAnswerSMSBackend.die_at = 3
+
+    with pytest.raises(WorkerDied):
+        reminders_send(client=acme, now=NOW)
+
+    assert len(sms_outbox) == 3  # the third was delivered; the provider's answer never came back
+    assert Counter(Reminder.objects.values_list("status", flat=True)) == {"sent": 2, "sending": 1, "claimed": 3}
+    settings.SMS_BACKEND = "schedules.sms.LocmemSMSBackend"
+    swept = reminders_sweep_stale(now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1))
+    assert (swept.requeued, swept.retried, swept.unknown) == (3, 1, 0)
+
+    run = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+
+    assert run.sent == 4
+    assert Counter(m["to"] for m in sms_outbox) == {f"+1415555{n:04d}": 1 for n in range(6)}
+    in_flight = Reminder.objects.get(attempts=2)
+    assert in_flight.provider_id == sms_to(sms_outbox, in_flight.recipient)[0]["id"]
+    assert set(Reminder.objects.values_list("status", flat=True)) == {"sent"}
+    for schedule in schedules:
+        assert len(log_of(acme, schedule, "reminder.sent")) == 1
+        assert log_of(acme, schedule, "reminder.failed") == []
 
 
 def test_skipped_and_deferred_reminders_are_not_lost_when_the_sender_dies(acme, mailoutbox, settings, monkeypatch):
@@ -599,13 +647,16 @@ def test_the_command_runs_every_active_client_and_sweeps_stale_claims(client_a, 
         reminders_send(client=client_a, now=NOW)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # The dead sender's claim, as it looks a while later.
-    Reminder.objects.filter(status="sending").update(claimed_at=timezone.now() - STALE_AFTER * 2)
+    Reminder.objects.filter(status="sending").update(claimed_at=timezone.now() - claim_timeout() * 2)
     out = io.StringIO()
 
     call_command("send_reminders", "--now", "2026-11-23T14:00:00Z", stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("1 reminders left sending by a stopped sender marked failed")
+    assert lines[0] == (
+        "Reminders of stopped senders: 0 never tried, queued again; 0 in flight, retried under the same "
+        "idempotency key; 1 in flight, marked failed (outcome unknown: check the provider's log)"
+    )
     assert [line.split(":")[0] for line in lines[1:]] == ["ACME", "GLOBEX"]
     assert [m.to for m in mailoutbox] == [["x@globex.example"]]
     assert Reminder.objects.get(client=client_a).status == "failed"
