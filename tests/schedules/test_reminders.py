@@ -114,6 +114,30 @@ class DiesBeforeTheAnswerSMSBackend(LocmemSMSBackend):
         return message_id
 
 
+def stall_past_the_claim_timeout(at: int, delivered: int) -> None:
+    """The sender stops for longer than the claim timeout before its `at`-th message (a long GC
+    pause, a frozen VM): meanwhile the hourly sweep takes its claim back as a dead sender's."""
+    if delivered + 1 == at:
+        StallingEmailBackend.swept = reminders_sweep_stale(
+            now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1)
+        )
+
+
+class StallingEmailBackend(LocmemEmailBackend):
+    stall_at = 0
+    swept = None
+
+    def send_messages(self, messages):
+        stall_past_the_claim_timeout(self.stall_at, len(mail.outbox))
+        return super().send_messages(messages)
+
+
+class StallingSMSBackend(LocmemSMSBackend):
+    def send(self, **message):
+        stall_past_the_claim_timeout(StallingEmailBackend.stall_at, len(self.outbox))
+        return super().send(**message)
+
+
 class SlowEmailBackend(LocmemEmailBackend):
     """A provider that takes a moment per message, so that concurrent senders overlap."""
 
@@ -492,6 +516,50 @@ def test_an_sms_in_flight_when_the_sender_died_is_retried_under_its_key_and_deli
     for schedule in schedules:
         assert len(log_of(acme, schedule, "reminder.sent")) == 1
         assert log_of(acme, schedule, "reminder.failed") == []
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_sender_whose_claim_the_sweep_took_back_writes_nothing_over_it(
+    acme, mailoutbox, sms_outbox, settings, channel
+):
+    acme.reminder_channels = [channel]
+    acme.save()
+    schedules = [
+        make_schedule(acme, make_customer(acme, email=f"c{n}@example.com", phone=f"+1415555{n:04d}"), due=TODAY, today=TODAY)
+        for n in range(5)
+    ]
+    settings.EMAIL_BACKEND = f"{MODULE}.StallingEmailBackend"
+    settings.SMS_BACKEND = f"{MODULE}.StallingSMSBackend"
+    StallingEmailBackend.stall_at, StallingEmailBackend.swept = 3, None
+
+    run = reminders_send(client=acme, now=NOW)
+
+    # Two sent and recorded; the third went out after the sweep had taken the claim back, and
+    # the last two were left to whoever claims them next.
+    assert (run.sent, run.taken_back) == (2, 3)
+    swept = StallingEmailBackend.swept
+    in_flight = Reminder.objects.select_related("scheduled_payment__schedule").get(attempts=1, sent_at=None)
+    if channel == "email":
+        assert (swept.requeued, swept.retried, swept.unknown) == (2, 0, 1)
+        assert in_flight.status == "failed" and "outcome unknown" in in_flight.last_error
+    else:
+        assert (swept.requeued, swept.retried, swept.unknown) == (2, 1, 0)
+        assert in_flight.status == "queued"
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SMS_BACKEND = "schedules.sms.LocmemSMSBackend"
+    again = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+
+    delivered = Counter([m.to[0] for m in mailoutbox] + [m["to"] for m in sms_outbox])
+    assert len(delivered) == 5 and set(delivered.values()) == {1}  # nobody got a second message
+    for schedule in schedules:
+        verbs = [e.verb for e in audit_timeline(client=acme, subject_type="paymentschedule", subject_id=schedule.pk)
+                 if e.verb.startswith("reminder.")]
+        expected = ["reminder.failed"] if channel == "email" and schedule == in_flight.scheduled_payment.schedule else ["reminder.sent"]
+        assert verbs == expected, schedule
+    # SMS: the one in flight is retried under its key; the provider answers with the first message's id.
+    assert again.sent == (2 if channel == "email" else 3)
+    assert Reminder.objects.filter(status="sent").count() == (4 if channel == "email" else 5)
 
 
 def test_skipped_and_deferred_reminders_are_not_lost_when_the_sender_dies(acme, mailoutbox, settings, monkeypatch):
