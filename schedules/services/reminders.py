@@ -284,30 +284,15 @@ HELD = (ReminderStatus.CLAIMED, ReminderStatus.SENDING)
 def _record(client: Client, claim: _Claim, run: ReminderRun, *, done: list[Reminder], start: Reminder | None) -> bool:
     """One commit: the outcomes in `done`, their events, then `start` marked as handed to the provider.
 
-    Each write holds only while the claim is still ours: a row the sweep took back keeps what
-    the sweep wrote, and is counted as taken back. Returns whether `start` may be sent.
+    Each write holds only while the claim is still ours (its token and a held status are in the
+    UPDATE's WHERE): a row the sweep took back keeps what the sweep wrote, and is counted as
+    taken back. Returns whether `start` may be sent.
     """
     with transaction.atomic():
-        ids = [r.id for r in done] + ([start.id] if start is not None else [])
-        held = dict(
-            locks.locked(Reminder.objects.filter(id__in=ids, claim_token=claim.token, status__in=HELD))
-            .values_list("id", "status")
-        ) if ids else {}
-        kept = [r for r in done if r.id in held]
-        for reminder in done:
-            if reminder.id not in held:
-                run.taken_back += 1
-                logger.warning(
-                    "reminder %s (%s): the sweep took back this sender's claim; its outcome here, %s%s, "
-                    "is not recorded over the sweep's", reminder.id, reminder.channel, reminder.outcome,
-                    f" as {reminder.provider_id}" if reminder.outcome == "sent" else "",
-                )
-        bulk_update(kept, SAVED_FIELDS)
-        started = start is not None and held.get(start.id) == ReminderStatus.CLAIMED
-        if started:
-            Reminder.objects.filter(id=start.id).update(
-                status=ReminderStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
-            )
+        kept = _write_outcomes(claim, done, start)
+        started = start is not None and Reminder.objects.filter(
+            id=start.id, claim_token=claim.token, status=ReminderStatus.CLAIMED
+        ).update(status=ReminderStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()) == 1
         if time.monotonic() - claim.beat >= claim_timeout().total_seconds() / 10:
             # The heartbeat: the sweep leaves alone a claim whose sender is getting on with it.
             Reminder.objects.filter(id__in=claim.ids, claim_token=claim.token, status__in=HELD).update(
@@ -318,6 +303,14 @@ def _record(client: Client, claim: _Claim, run: ReminderRun, *, done: list[Remin
             client=client, actor=SYSTEM_ACTOR,
             events=[_event(r, VERB_OF_OUTCOME[r.outcome]) for r in kept if r.outcome in VERB_OF_OUTCOME],
         )
+    for reminder in done:
+        if reminder not in kept:
+            run.taken_back += 1
+            logger.warning(
+                "reminder %s (%s): the sweep took back this sender's claim; its outcome here, %s%s, "
+                "is not recorded over the sweep's", reminder.id, reminder.channel, reminder.outcome,
+                f" as {reminder.provider_id}" if reminder.outcome == "sent" else "",
+            )
     for reminder in kept:
         setattr(run, reminder.outcome, getattr(run, reminder.outcome) + 1)
         if reminder.outcome == "sent":
@@ -326,6 +319,25 @@ def _record(client: Client, claim: _Claim, run: ReminderRun, *, done: list[Remin
         start.status = ReminderStatus.SENDING
         start.attempts += 1
     return started
+
+
+def _write_outcomes(claim: _Claim, done: list[Reminder], start: Reminder | None) -> list[Reminder]:
+    """Write the outcomes of the rows in `done` that the claim still holds; returns those."""
+    if len(done) == 1:  # one message just sent: a conditional UPDATE
+        [reminder] = done
+        held = Reminder.objects.filter(id=reminder.id, claim_token=claim.token, status__in=HELD)
+        return done if held.update(**{name: getattr(reminder, name) for name in SAVED_FIELDS}) else []
+    if not done:
+        return []
+    # The skipped and deferred of a batch (and the first to send, so that rows lock in id order).
+    ids = [r.id for r in done] + ([start.id] if start is not None else [])
+    held = set(
+        locks.locked(Reminder.objects.filter(id__in=ids, claim_token=claim.token, status__in=HELD))
+        .values_list("id", flat=True)
+    )
+    kept = [r for r in done if r.id in held]
+    bulk_update(kept, SAVED_FIELDS)
+    return kept
 
 
 VERB_OF_OUTCOME = {"sent": "reminder.sent", "failed": "reminder.failed"}

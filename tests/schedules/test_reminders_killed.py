@@ -23,6 +23,7 @@ from config.celery import app
 from schedules import tasks
 from schedules.models import Reminder
 from schedules.services import reminders_sweep_stale
+from tests.conftest import wait_for
 from tests.schedules.conftest import make_customer, make_schedule
 
 pytestmark = [
@@ -93,15 +94,6 @@ def delivered(sms_log: Path) -> Counter:
     return Counter(line.split("\t")[2] for line in sms_log.read_text().splitlines())
 
 
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def statuses() -> Counter:
     return Counter(Reminder.objects.values_list("status", flat=True))
 
@@ -133,7 +125,7 @@ def test_a_sender_killed_mid_batch_then_the_sweep_and_another_run_deliver_each_r
     command = ["manage.py", "send_reminders", "--client", "ACME", "--now", NOW]
     sender = start(command, sender_env(sms_log, answer_seconds=0.3))
     try:
-        assert wait_for(lambda: sum(delivered(sms_log).values()) >= 10, timeout=60), sender.communicate()[0]
+        assert wait_for(lambda: sum(delivered(sms_log).values()) >= 10, timeout=60, every=0.02), sender.communicate()[0]
     finally:
         kill(sender)
     assert_killed_mid_batch(sms_log)
@@ -200,7 +192,7 @@ def test_a_celery_worker_killed_mid_batch_then_a_new_worker_delivers_each_remind
     first = worker("killed", sender_env(sms_log, answer_seconds=0.3))
     try:
         tasks.send_client_reminders.delay(client_a.pk, NOW)
-        assert wait_for(lambda: sum(delivered(sms_log).values()) >= 10, timeout=90), first.communicate()[0]
+        assert wait_for(lambda: sum(delivered(sms_log).values()) >= 10, timeout=90, every=0.02), first.communicate()[0]
     finally:
         kill(first)
     assert_killed_mid_batch(sms_log)
