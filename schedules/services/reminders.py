@@ -323,13 +323,14 @@ def _record(client: Client, claim: _Claim, run: ReminderRun, *, done: list[Remin
 
 def _write_outcomes(claim: _Claim, done: list[Reminder], start: Reminder | None) -> list[Reminder]:
     """Write the outcomes of the rows in `done` that the claim still holds; returns those."""
-    if len(done) == 1:  # one message just sent: a conditional UPDATE
+    if len(done) == 1 and (start is None or done[0].id < start.id):  # one message just sent
         [reminder] = done
         held = Reminder.objects.filter(id=reminder.id, claim_token=claim.token, status__in=HELD)
         return done if held.update(**{name: getattr(reminder, name) for name in SAVED_FIELDS}) else []
     if not done:
         return []
-    # The skipped and deferred of a batch (and the first to send, so that rows lock in id order).
+    # The skipped and deferred of a batch, locked with the first to send so that rows lock in id
+    # order; then written only where the claim still holds them.
     ids = [r.id for r in done] + ([start.id] if start is not None else [])
     held = set(
         locks.locked(Reminder.objects.filter(id__in=ids, claim_token=claim.token, status__in=HELD))
@@ -458,6 +459,10 @@ UNKNOWN_OUTCOME = {
         "delivered. Not resent, to avoid a duplicate: look for {key} in the provider's log"
     ),
 }
+GIVEN_UP = (
+    "outcome unknown: a sender stopped while handing it to the provider on each of {attempts} attempts; "
+    "given up: look for {key} in the provider's log"
+)
 
 
 @transaction.atomic
@@ -493,9 +498,10 @@ def reminders_sweep_stale(*, now: dt.datetime | None = None) -> SweepResult:
             result.retried += 1
         else:
             reminder.status = ReminderStatus.FAILED
-            reminder.last_error = UNKNOWN_OUTCOME[reminder.channel].format(
-                message_id=email_message_id(reminder.id), key=idempotency_key(reminder.id)
-            )
+            reminder.last_error = (
+                UNKNOWN_OUTCOME[reminder.channel] if not safe[reminder.channel] else GIVEN_UP
+            ).format(message_id=email_message_id(reminder.id), key=idempotency_key(reminder.id),
+                     attempts=reminder.attempts)
             failed_by_client.setdefault(reminder.client_id, []).append(reminder)
             result.unknown += 1
     bulk_update(stale, ["status", "next_attempt_at", "last_error", "claim_token"])

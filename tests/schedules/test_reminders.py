@@ -518,6 +518,28 @@ def test_an_sms_in_flight_when_the_sender_died_is_retried_under_its_key_and_deli
         assert log_of(acme, schedule, "reminder.failed") == []
 
 
+def test_an_sms_whose_sender_dies_every_time_is_given_up_after_the_last_attempt(acme, sms_outbox, settings):
+    acme.reminder_channels = ["sms"]
+    acme.save()
+    schedule = make_schedule(acme, make_customer(acme, phone="+14155550123"), due=TODAY, today=TODAY)
+    settings.SMS_BACKEND = f"{MODULE}.DiesBeforeTheAnswerSMSBackend"
+    DiesBeforeTheAnswerSMSBackend.die_at = 1
+    later = timezone.now() + claim_timeout() + dt.timedelta(minutes=1)
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with pytest.raises(WorkerDied):
+            reminders_send(client=acme, now=NOW + dt.timedelta(hours=attempt))
+        swept = reminders_sweep_stale(now=later)
+        assert (swept.retried, swept.unknown) == ((1, 0) if attempt < MAX_ATTEMPTS else (0, 1))
+
+    reminder = reminder_of(first_payment(schedule), "sms")
+    assert (reminder.status, reminder.attempts) == ("failed", MAX_ATTEMPTS)
+    assert len(sms_outbox) == 1  # every retry went under the same key: delivered once
+    [event] = log_of(acme, schedule, "reminder.failed")
+    assert f"look for reminder-{reminder.pk} in the provider's log" in event.details["reason"]
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(days=1)).sent == 0
+
+
 @pytest.mark.parametrize("channel", ["email", "sms"])
 def test_a_sender_whose_claim_the_sweep_took_back_writes_nothing_over_it(
     acme, mailoutbox, sms_outbox, settings, channel
