@@ -16,6 +16,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from bpo_ledger import services as ledger_services
+from bpo_ledger.events import sentence
 from bpo_ledger.selectors import audit_timeline
 from schedules.models import PaymentStatus, Reminder, ReminderTemplate, ScheduledPayment
 from schedules.services import (
@@ -477,7 +478,11 @@ def test_a_sender_that_dies_mid_batch_keeps_what_it_sent_and_hands_back_what_it_
     assert f"Message-ID <reminder-{unknown.pk}@bpo-ledger.local>" in unknown.last_error
     [event] = log_of(acme, unknown.scheduled_payment.schedule, "reminder.failed")
     assert event.details["reference"] == unknown.scheduled_payment.reference
-    assert "outcome unknown" in event.details["reason"]
+    # What the schedule's log shows a person.
+    assert sentence(event) == (
+        f"Reminder failed by the reminder job: due today reminder for {unknown.scheduled_payment.reference} by "
+        f"email. Reason: {unknown.last_error}"
+    )
     for schedule in schedules:
         verbs = [e.verb for e in audit_timeline(client=acme, subject_type="paymentschedule", subject_id=schedule.pk)
                  if e.verb.startswith("reminder.")]
