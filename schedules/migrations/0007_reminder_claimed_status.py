@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('schedules', '0005_schedule_payment_same_client_fk'),
+        ('schedules', '0006_allocation'),
     ]
 
     operations = [
