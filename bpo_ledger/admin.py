@@ -80,7 +80,7 @@ class ClientAdmin(admin.ModelAdmin):
             "Discrepancy SLA (hours to resolve)",
             {"fields": [("sla_hours_critical", "sla_hours_high", "sla_hours_medium", "sla_hours_low")]},
         ),
-        ("Adjustments", {"fields": ["adjustment_approval_threshold"]}),
+        ("Adjustments", {"fields": ["adjustment_approval_threshold", "adjustment_approval_window_days"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

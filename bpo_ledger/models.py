@@ -241,7 +241,18 @@ class Client(models.Model):
     adjustment_approval_threshold = money_field(
         default=Decimal("100.00"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="Adjustments above this amount need a supervisor's approval.",
+        help_text=(
+            "Adjustments need a supervisor's approval when, with the others on the same scheduled payment "
+            "in the approval window, they come to more than this amount."
+        ),
+    )
+    adjustment_approval_window_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=(
+            "The adjustments (applied or pending, by anyone) on one scheduled payment in this many days "
+            "are added up against the approval threshold, so that one large adjustment cannot be split into small ones."
+        ),
     )
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,7 +7,15 @@ from django.utils import timezone
 from bpo_ledger.filters import BoundedFilterSet
 from bpo_ledger.forms import ProjectForm
 
-from .models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, DiscrepancyKind, Priority, Status
+from .models import (
+    ACTIVE_STATUSES,
+    PRIORITY_RANK,
+    Discrepancy,
+    DiscrepancyKind,
+    Priority,
+    Status,
+    sla_breached_q,
+)
 from .reports import AGING_BUCKETS
 
 
@@ -85,9 +93,10 @@ class QueueFilter(BoundedFilterSet):
         return queryset
 
     def sla_filter(self, queryset, name, value):
+        # An open item that has missed any of its due times, even one an escalation replaced.
         if value == "true":
-            return queryset.filter(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
-        return queryset.exclude(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
+            return queryset.filter(sla_breached_q(self.now))
+        return queryset.exclude(sla_breached_q(self.now))
 
     def amount_min_filter(self, queryset, name, value):
         return queryset.filter(Q(amount_difference__gte=value) | Q(amount_difference__lte=-value))
