@@ -27,6 +27,6 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("bpo_ledger", "0008_client_subdivision_bank_closure_days")]
+    dependencies = [("bpo_ledger", "0009_client_adjustment_approval_window")]
 
     operations = [migrations.RunPython(create_trigger, drop_trigger)]
