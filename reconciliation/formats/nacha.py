@@ -267,13 +267,14 @@ def _plain_account(account: str) -> str:
 class _Batch:
     __slots__ = ("place", "service_class", "company_name", "company_id", "sec", "effective",
                  "settlement", "odfi", "number", "statement_id", "account", "records", "hash",
-                 "debit", "credit", "offsets", "debit_lines", "credit_lines", "date_used",
+                 "debit", "credit", "offsets", "debit_count", "credit_count", "debit_place",
+                 "credit_place", "date_used",
                  "value_date")
 
     def __init__(self):
         self.records = self.hash = self.debit = self.credit = self.offsets = 0
-        self.debit_lines: list[int] = []
-        self.credit_lines: list[int] = []
+        self.debit_count = self.credit_count = 0
+        self.debit_place = self.credit_place = ""
         self.date_used = False
 
 
@@ -306,7 +307,9 @@ class _Reader:
                 self.addenda(record, entry, batch)
                 continue
             if entry is not None:
-                yield from self.entry_items(entry, batch)
+                item = self.entry_item(entry, batch)
+                if item is not None:
+                    yield item
                 entry = None
             if kind == "1":
                 if state in ("file", "batch"):
@@ -349,7 +352,9 @@ class _Reader:
             else:
                 self.fail(f"unknown record type {kind!r} (NACHA records are 1, 5, 6, 7, 8, 9)")
         if entry is not None:
-            yield from self.entry_items(entry, batch)
+            item = self.entry_item(entry, batch)
+            if item is not None:
+                yield item
         if state == "start":
             raise StatementError("an empty file: no NACHA file header", "line 1")
         if state == "batch":
@@ -444,50 +449,54 @@ class _Reader:
     def entry_detail(self, record: str, batch: _Batch) -> _Entry:
         self.records += 1
         batch.records += 1
+        digits = record[1:11] + record[29:39] + record[79:94]
+        if not (digits.isdigit() and digits.isascii()):  # name the field that is not digits
+            self.number_at(record, 2, 3, "transaction code")
+            self.number_at(record, 4, 11, "receiving DFI identification")
+            self.number_at(record, 30, 39, "amount")
+            self.number_at(record, 80, 94, "trace number")
         entry = _Entry()
         entry.place = self.place
-        code = self.number_at(record, 2, 3, "transaction code")
+        entry.code = code = int(record[1:3])
         if code not in TRANSACTION_CODES:
             self.fail(f"transaction code {record[1:3]} is not an entry this reader knows "
                       "(checking 2x, savings 3x, general ledger 4x, loan 5x)", 2)
-        entry.code = code
-        rdfi = self.number_at(record, 4, 11, "receiving DFI identification")
-        entry.rdfi = record[3:11]
-        entry.cents = cents = self.number_at(record, 30, 39, "amount")
-        entry.account = record[12:29].strip()
+        entry.cents = cents = int(record[29:39])
+        entry.account = account = record[12:29].strip()
         start, end = NAME_AT.get(batch.sec, NAME_DEFAULT)
-        entry.name = _text(record[start:end])
+        entry.name = name = _text(record[start:end])
         start, end = IDENT_AT.get(batch.sec, IDENT_DEFAULT)
         entry.ident = _text(record[start:end])
         flag = record[78]
-        if flag not in "01":
+        if flag != "0" and flag != "1":
             self.fail(f"addenda record indicator must be 0 or 1, found {flag!r}", 79)
         entry.addenda_flag = flag == "1"
         entry.trace = record[79:94]
-        trace = self.number_at(record, 80, 94, "trace number")
+        trace = int(entry.trace)
         if trace in self.traces:
             self.fail(f"trace number {entry.trace} appears twice in the file", 80)
         self.traces.add(trace)
         entry.addenda = []
-        batch.hash += rdfi
+        batch.hash += int(record[3:11])
         if code % 10 >= 5:
             batch.debit += cents
         else:
             batch.credit += cents
-        if cents and (code in PRENOTES or code in ZERO_DOLLAR):
+        entry.offset = False
+        if code in LIVE_DEBITS or code in LIVE_CREDITS:
+            entry.offset = (len(name) == len(OFFSET_NAME) and name.upper() == OFFSET_NAME) or (
+                bool(self.own) and _plain_account(account) in self.own)
+            if entry.offset:
+                batch.offsets += 1
+            elif cents and code in LIVE_DEBITS:
+                batch.debit_count += 1
+                batch.debit_place = entry.place
+            elif cents:
+                batch.credit_count += 1
+                batch.credit_place = entry.place
+        elif cents and (code in PRENOTES or code in ZERO_DOLLAR):
             what = "prenotification" if code in PRENOTES else "zero-dollar entry"
             self.fail(f"a {what} (transaction code {code}) must have a zero amount", 30)
-        entry.offset = code in LIVE_DEBITS or code in LIVE_CREDITS
-        entry.offset = entry.offset and (
-            entry.name.upper() == OFFSET_NAME or _plain_account(entry.account) in self.own)
-        if entry.offset:
-            batch.offsets += 1
-        elif cents and code in LIVE_DEBITS:
-            batch.debit_lines.append(entry.place)
-            del batch.debit_lines[:-2]
-        elif cents and code in LIVE_CREDITS:
-            batch.credit_lines.append(entry.place)
-            del batch.credit_lines[:-2]
         return entry
 
     def addenda(self, record: str, entry: _Entry, batch: _Batch):
@@ -516,14 +525,14 @@ class _Reader:
                           f"{letter} and two digits, found {code!r}", 4)
         entry.addenda.append((self.place, record))
 
-    def entry_items(self, entry: _Entry, batch: _Batch) -> Iterator[Item]:
+    def entry_item(self, entry: _Entry, batch: _Batch) -> Item | None:
         """What one entry and its addenda become, once all its addenda are read."""
         if entry.addenda_flag and not entry.addenda:
             raise StatementError("the addenda record indicator (column 79) is 1 but no addenda "
                                  "record follows", f"{entry.place}, column 79")
         code = entry.code
         if entry.offset:
-            return
+            return None
         if code in RETURNS:
             if not entry.addenda:
                 raise StatementError(
@@ -531,14 +540,12 @@ class _Reader:
                     "addenda record (99 or 98)", entry.place)
             place, record = entry.addenda[0]
             if record[1:3] == "98":
-                yield self.change_notice(entry, batch, record, place)
-            else:
-                yield from self.return_items(entry, batch, record, place)
-            return
+                return self.change_notice(entry, batch, record, place)
+            return self.return_item(entry, batch, record, place)
         if code in PRENOTES or code in ZERO_DOLLAR or not entry.cents:
             kind = "prenotification" if code in PRENOTES else "zero-dollar entry"
             self.not_payments.append((entry.place, kind))
-            return
+            return None
         amount = Decimal(entry.cents).scaleb(-2)
         remittance = [entry.ident] if entry.ident else []
         for _place, record in entry.addenda:
@@ -546,30 +553,20 @@ class _Reader:
             text = _text(record[3:83] if record[1:3] == "05" else record[35:79])
             if text:
                 remittance.append(text)
-        value_date = self.value_date(batch)
-        if code in LIVE_DEBITS:
-            yield Line(account=batch.account, statement_id=batch.statement_id,
-                       value_date=value_date, amount=amount, currency=CURRENCY,
-                       bank_transaction_id=f"{self.file_key}-{entry.trace}", kind=Kind.CREDIT,
-                       booking_date=batch.settlement, payer_name=entry.name,
-                       payer_account=entry.account, reference=entry.trace,
-                       remittance="; ".join(remittance), bank_code=f"{batch.sec} {code}",
-                       notes=SUBJECT_TO_RETURN, where=entry.place)
-        else:
-            yield Line(account=batch.account, statement_id=batch.statement_id,
-                       value_date=value_date, amount=-amount, currency=CURRENCY,
-                       bank_transaction_id=f"{self.file_key}-{entry.trace}", kind=Kind.DEBIT,
-                       booking_date=batch.settlement, payer_name=entry.name,
-                       payer_account=entry.account, reference=entry.trace,
-                       remittance="; ".join(remittance), bank_code=f"{batch.sec} {code}",
-                       where=entry.place)
+        money_in = code in LIVE_DEBITS
+        return Line(account=batch.account, statement_id=batch.statement_id,
+                    value_date=self.value_date(batch), amount=amount if money_in else -amount,
+                    currency=CURRENCY, bank_transaction_id=f"{self.file_key}-{entry.trace}",
+                    kind=Kind.CREDIT if money_in else Kind.DEBIT, booking_date=batch.settlement,
+                    payer_name=entry.name, payer_account=entry.account, reference=entry.trace,
+                    remittance="; ".join(remittance), bank_code=f"{batch.sec} {code}",
+                    notes=SUBJECT_TO_RETURN if money_in else (), where=entry.place)
 
     def value_date(self, batch: _Batch) -> date:
         batch.date_used = True
         return batch.value_date
 
-    def return_items(self, entry: _Entry, batch: _Batch, record: str,
-                     place: str) -> Iterator[Item]:
+    def return_item(self, entry: _Entry, batch: _Batch, record: str, place: str) -> Item:
         reason = record[3:6]
         original = record[6:21].strip()
         words = RETURN_REASONS.get(reason, "return reason not in the NACHA list")
@@ -577,12 +574,10 @@ class _Reader:
         if dishonored or not entry.cents:
             what = ("dishonored or contested return" if dishonored
                     else "returned prenotification")
-            yield Notice(account=batch.account, code=reason,
-                         message=f"{what} {reason} ({words}) for {entry.name or 'the receiver'}, "
-                                 f"account {entry.account}, original entry {original}",
-                         reference=original, payer_name=entry.name,
-                         where=f"{place}, column 4")
-            return
+            return Notice(account=batch.account, code=reason,
+                          message=f"{what} {reason} ({words}) for {entry.name or 'the receiver'}"
+                                  f", account {entry.account}, original entry {original}",
+                          reference=original, payer_name=entry.name, where=f"{place}, column 4")
         amount = Decimal(entry.cents).scaleb(-2)
         remittance = [f"{reason} {words}"]
         information = _text(record[35:79])
@@ -590,14 +585,14 @@ class _Reader:
             remittance.append(information)
         if record[21:27].strip():
             remittance.append(f"date of death {record[21:27]}")
-        yield Line(account=batch.account, statement_id=batch.statement_id,
-                   value_date=self.value_date(batch),
-                   amount=-amount if entry.code % 10 >= 5 else amount, currency=CURRENCY,
-                   bank_transaction_id=f"{self.file_key}-{entry.trace}", kind=Kind.REVERSAL,
-                   booking_date=batch.settlement, payer_name=entry.name,
-                   payer_account=entry.account, reference=original,
-                   remittance="; ".join(remittance), return_code=reason,
-                   bank_code=f"{batch.sec} {entry.code}", where=entry.place)
+        return Line(account=batch.account, statement_id=batch.statement_id,
+                    value_date=self.value_date(batch),
+                    amount=-amount if entry.code % 10 >= 5 else amount, currency=CURRENCY,
+                    bank_transaction_id=f"{self.file_key}-{entry.trace}", kind=Kind.REVERSAL,
+                    booking_date=batch.settlement, payer_name=entry.name,
+                    payer_account=entry.account, reference=original,
+                    remittance="; ".join(remittance), return_code=reason,
+                    bank_code=f"{batch.sec} {entry.code}", where=entry.place)
 
     def change_notice(self, entry: _Entry, batch: _Batch, record: str, place: str) -> Notice:
         code = record[3:6]
@@ -644,13 +639,12 @@ class _Reader:
         self.debit += batch.debit
         self.credit += batch.credit
         if (not batch.offsets and batch.debit and batch.debit == batch.credit
-                and (len(batch.debit_lines) == 1 or len(batch.credit_lines) == 1)
-                and len(batch.debit_lines) + len(batch.credit_lines) > 1):
-            lone = batch.debit_lines if len(batch.debit_lines) == 1 else batch.credit_lines
-            yield Warning(f"the entry at {lone[0]} balances the batch opened at "
+                and 1 in (batch.debit_count, batch.credit_count)
+                and batch.debit_count + batch.credit_count > 1):
+            lone = batch.debit_place if batch.debit_count == 1 else batch.credit_place
+            yield Warning(f"the entry at {lone} balances the batch opened at "
                           f"{batch.place} alone: if it is the client's own account (an offset), "
-                          "list that account in own_accounts; it was read as a payment",
-                          lone[0])
+                          "list that account in own_accounts; it was read as a payment", lone)
         if batch.effective is None and batch.date_used:
             used = "settlement date" if batch.settlement else "file creation date"
             yield Warning(f"the batch's effective entry date is not a date; its entries are "

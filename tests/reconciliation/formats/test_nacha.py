@@ -435,6 +435,22 @@ def test_a_prenote_with_an_amount_is_refused():
     assert error.where == "line 3, column 30" and "prenotification" in error.message
 
 
+def test_a_zero_dollar_entry_with_an_amount_is_refused():
+    lines = records(one_batch(Entry("debit", 27, "02100002", "1", 5, "A")))
+    lines[2] = lines[2][:1] + "29" + lines[2][3:]
+    error = refused("\n".join(lines).encode())
+    assert error.where == "line 3, column 30" and "zero-dollar" in error.message
+
+
+def test_an_addenda_after_an_entry_whose_indicator_says_none_is_refused():
+    lines = records(one_batch(Entry("debit", 27, "02100002", "1", 5, "A", remittance=["INV 1"])))
+    assert lines[2][78] == "1" and lines[3].startswith("705INV 1")
+    assert [line.remittance for line in of(read("\n".join(lines).encode()), Line)] == ["INV 1"]
+    lines[2] = lines[2][:78] + "0" + lines[2][79:]
+    error = refused("\n".join(lines).encode())
+    assert error.where == "line 4" and "indicator" in error.message
+
+
 def test_a_returned_prenote_is_a_notice_not_a_reversal():
     nacha_file = one_batch(
         Entry("return", 26, "02100002", "111", 0, "EVE", reason="R03",
