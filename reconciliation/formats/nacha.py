@@ -416,7 +416,7 @@ class _Reader:
         if batch.service_class not in SERVICE_CLASSES:
             self.fail(f"service class code must be 200, 220, 225 or 280, found "
                       f"{batch.service_class!r}", 2)
-        batch.sec = record[50:53]
+        batch.sec = record[50:53].upper()
         if batch.sec in REFUSED_SEC:
             self.fail(f"{REFUSED_SEC[batch.sec]} have their own layout, which this reader does "
                       "not read", 51)

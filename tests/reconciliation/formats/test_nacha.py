@@ -557,6 +557,16 @@ def test_payer_names_are_read_where_the_sec_code_puts_them():
     assert first.payer_name == "GLOBEX CORP" and first.remittance == "INV-7"
 
 
+def test_a_name_in_utf8_keeps_the_columns_of_its_bytes():
+    lines = records(two_entry_file())
+    raw = [line.encode("ascii") for line in lines]
+    # "JOSÉ" is 5 bytes in UTF-8: the name field (columns 55-76) stays 22 bytes wide.
+    raw[2] = raw[2][:54] + "JOSÉ".encode().ljust(22) + raw[2][76:]
+    assert len(raw[2]) == 94
+    first = of(read(b"\n".join(raw)), Line)[0]
+    assert first.payer_name == "JOSÉ" and first.amount == Decimal("10.00")
+
+
 def test_two_files_one_after_the_other_are_both_read():
     one, two = two_entry_file(), two_entry_file()
     two.modifier = "B"
