@@ -170,9 +170,10 @@ def sniff(head: bytes) -> bool:
     return head[:3] == b"101" and head[34:40] == b"094101"
 
 
-def read(stream: BinaryIO, *, own_accounts: Iterable[str] = (), **_options) -> Iterator[Item]:
+def read(stream: BinaryIO, *, own_accounts: Iterable[str] | None = (),
+         **_options) -> Iterator[Item]:
     """The file's batches, payments, returns and notices; StatementError at what cannot be read."""
-    return _Reader(own_accounts).read(stream)
+    return _Reader(own_accounts or ()).read(stream)
 
 
 def _records(stream: BinaryIO) -> Iterator[tuple[str, str]]:

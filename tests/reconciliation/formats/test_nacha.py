@@ -601,3 +601,4 @@ def test_sniff_recognises_only_a_nacha_file_header(head):
 def test_unknown_options_are_ignored_and_own_accounts_may_be_one_string():
     data = write(two_entry_file())
     assert read(data, own_accounts="111", currency="EUR")[1].amount == Decimal("-2.50")
+    assert len(of(read(data, own_accounts=None), Line)) == 2
