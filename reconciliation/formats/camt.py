@@ -70,8 +70,8 @@ from lxml import etree
 
 from .base import Item, Kind, Line, Statement, StatementError, Status, Warning
 
-NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:camt\.(05[234])\.001\.(\d\d)$")
-SNIFF = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05[234]\.001\.\d\d")
+NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:camt\.(05[234])\.001\.([0-9]{2})$")
+SNIFF = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05[234]\.001\.[0-9]{2}")
 VERSIONS = range(2, 11)
 MESSAGES = {
     "052": ("BkToCstmrAcctRpt", "Rpt", "camt.052 account report"),
@@ -100,9 +100,13 @@ MINOR_UNITS = {
     **dict.fromkeys("XAU XAG XPT XPD XDR XBA XBB XBC XBD XSU XUA XTS XXX".split(), 5),
 }
 CURRENCY = re.compile(r"^[A-Z]{3}$")
-DECIMAL = re.compile(r"^\+?(?=\.?\d)(\d*)(?:\.(\d*))?$")  # xs:decimal, no sign but "+"
-ISO_DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)")
-DATE_REST = re.compile(r"^(?:T\d\d:\d\d:\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?$")
+# ASCII digits only (Python's \d would take any script's digits).
+DECIMAL = re.compile(r"^\+?(?=\.?[0-9])([0-9]*)(?:\.([0-9]*))?$")  # xs:decimal, never negative
+SIGNED_DECIMAL = re.compile(r"^[+-]?(?=\.?[0-9])[0-9]*(?:\.[0-9]*)?$")
+NUMBER = re.compile(r"^[0-9]{1,15}$")
+ISO_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})")
+DATE_REST = re.compile(
+    r"^(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?$")
 NOT_PROVIDED = "NOTPROVIDED"
 # Children an entry / a TxDtls may have once, that the reader reads: given twice, refused.
 ENTRY_SINGLE = (
@@ -116,6 +120,8 @@ TX_SINGLE = (
 
 def sniff(head: bytes) -> bool:
     """Whether the first bytes name a camt.052, camt.053 or camt.054 namespace."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte order mark
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
     return SNIFF.search(head) is not None
 
 
@@ -133,8 +139,8 @@ class _Reader:
         self.stmt_tag = ""
         self.stmt_name = ""
         self.stmt_index = 0
-        self.documents = 0
-        self.seen_ids: dict[str, set[str]] = {}  # the AcctSvcrRefs read so far, per account
+        # per account, the AcctSvcrRefs read so far with the (amount, booking day) they booked
+        self.seen_ids: dict[str, dict[str, tuple]] = {}
         self.qp: _Paths = _Paths("")
 
     # -- the stream -------------------------------------------------------------------------
@@ -163,7 +169,11 @@ class _Reader:
                         self.stmt_index += 1
                         state = _StatementState(self, elem, self.stmt_index)
                     continue
-                if tag == self.ntry_tag and state is not None and elem.getparent() is state.elem:
+                if tag == self.ntry_tag:
+                    if state is None or elem.getparent() is not state.elem:
+                        raise StatementError(
+                            f"an entry outside a {self.stmt_name} cannot be accounted for",
+                            f"line {elem.sourceline}")
                     yield from state.entry(elem)
                     elem.clear()
                     parent = state.elem
@@ -176,12 +186,8 @@ class _Reader:
                     parent = elem.getparent()
                     while elem.getprevious() is not None:
                         del parent[0]
-                elif tag == self.ns + "Document":
-                    self.documents += 1
         except etree.XMLSyntaxError as error:
             raise _syntax_error(error) from None
-        except (StatementError, RecursionError, MemoryError):
-            raise
         if not self.ns:
             raise StatementError("not an ISO 20022 document: no Document element", "line 1")
         if self.stmt_index == 0:
@@ -375,22 +381,18 @@ class _StatementState:
         currency = self.text(acct, "Ccy")
         if currency and not CURRENCY.match(currency):
             raise StatementError(f"Acct/Ccy {currency!r} is not an ISO 4217 code", where(acct))
-        opening = closing = None
-        opening_code = ""
+        balances: dict[str, tuple[Decimal, str]] = {}  # the first of each type
         for bal in stmt.iterchildren(ns + "Bal"):
             code = self.text(bal, "Tp/CdOrPrtry/Cd")
             amt = self.find(bal, "Amt")
             if amt is None:
                 raise StatementError("Bal/Amt is missing", where(bal))
             value, ccy = self.amount(amt, where)
-            if not currency:
-                currency = ccy
-            value = value if self.sign(bal, "CdtDbtInd", where) == "CRDT" else -value
-            if code == "OPBD" or (code == "PRCD" and opening_code != "OPBD"):
-                if opening is None or code == "OPBD":
-                    opening, opening_code = value, code
-            elif code == "CLBD" and closing is None:
-                closing = value
+            if value and self.sign(bal, "CdtDbtInd", where) == "DBIT":
+                value = -value
+            balances.setdefault(code, (value, ccy))
+        if not currency and balances:
+            currency = next(iter(balances.values()))[1]
         currency = currency or first_entry_currency
         if not currency:
             raise StatementError(
@@ -404,7 +406,10 @@ class _StatementState:
             stmt, "FrToDt/ToDt", where)
         summary = self.find(stmt, "TxsSummry")
         self.summary = self._read_summary(summary) if summary is not None else None
-        self.opening, self.closing = opening, closing
+        opening = balances.get("OPBD") or balances.get("PRCD")
+        closing = balances.get("CLBD")
+        self.opening = opening[0] if opening and opening[1] == currency else None
+        self.closing = closing[0] if closing and closing[1] == currency else None
         return Statement(
             account=account,
             currency=currency,
@@ -413,8 +418,8 @@ class _StatementState:
             created=created,
             period_start=period_start,
             period_end=period_end,
-            opening_balance=opening,
-            closing_balance=closing,
+            opening_balance=self.opening,
+            closing_balance=self.closing,
             where=f"{self.path} (line {stmt.sourceline})",
         )
 
@@ -427,7 +432,7 @@ class _StatementState:
             raw = self.text(elem, path)
             if not raw:
                 return None
-            if not raw.isdigit():
+            if not NUMBER.match(raw):
                 raise StatementError(f"{path} {raw!r} is not a number", where(elem))
             return int(raw)
 
@@ -435,7 +440,7 @@ class _StatementState:
             raw = self.text(elem, path)
             if not raw:
                 return None
-            if not re.match(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$", raw):
+            if not SIGNED_DECIMAL.match(raw):
                 raise StatementError(f"{path} {raw!r} is not a decimal number", where(elem))
             return Decimal(raw)
 
@@ -489,7 +494,7 @@ class _StatementState:
             raise StatementError("Amt is missing", where(ntry))
         value, currency = self.amount(amt, where)
         indicator = _indicator(kids.get(ns + "CdtDbtInd"), "CdtDbtInd", ntry, where)
-        signed = value if indicator == "CRDT" else -value
+        signed = -value if indicator == "DBIT" and value else value
         reversal_elem = kids.get(ns + "RvslInd")
         reversal = False
         if reversal_elem is not None:
@@ -530,19 +535,25 @@ class _StatementState:
 
         acct_ref = _text(kids.get(ns + "AcctSvcrRef"))
         entry_ref = acct_ref or _text(kids.get(ns + "NtryRef"))
-        stable = f"camt:{statement.statement_id}:{index}:{signed}:{booking or value_date}"
-        entry_id = acct_ref or stable
+        entry_id = acct_ref
         if acct_ref:
-            seen = self.r.seen_ids.setdefault(statement.account, set())
-            if acct_ref in seen:
-                yield Warning(
-                    f"AcctSvcrRef {acct_ref!r} was already used for an entry of account "
-                    f"{statement.account} in this file; this entry is kept under {stable!r}",
-                    where(ntry),
-                )
-                entry_id = stable
-            else:
-                seen.add(acct_ref)
+            seen = self.r.seen_ids.setdefault(statement.account, {})
+            booked_as = (signed, currency, booking or value_date)
+            earlier = seen.setdefault(acct_ref, booked_as)
+            if earlier is not booked_as:
+                if earlier == booked_as:
+                    yield Warning(
+                        f"the entry {acct_ref!r} of account {statement.account} is reported "
+                        "twice in this file; both keep its id, so it is one payment",
+                        where(ntry))
+                else:
+                    entry_id = _stable_key(statement, index, signed, booking or value_date)
+                    yield Warning(
+                        f"AcctSvcrRef {acct_ref!r} was already used for another entry of account "
+                        f"{statement.account} in this file; this one is kept under {entry_id!r}",
+                        where(ntry))
+        else:
+            entry_id = _stable_key(statement, index, signed, booking or value_date)
 
         entry_code = self._bank_code(kids.get(ns + "BkTxCd"))
         entry_info = _text(kids.get(ns + "AddtlNtryInf"))
@@ -685,7 +696,7 @@ class _StatementState:
             return
         count = self.text(btch, "NbOfTxs")
         if count:
-            if not count.isdigit():
+            if not NUMBER.match(count):
                 raise StatementError(f"Btch/NbOfTxs {count!r} is not a number", where(btch))
             if details and int(count) != len(details):
                 raise StatementError(
@@ -708,7 +719,7 @@ class _StatementState:
         total = 0
         for group in groups:
             count = self.text(group, "Btch/NbOfTxs")
-            total += int(count) if count.isdigit() else 0
+            total += int(count) if NUMBER.match(count) else 0
         return total
 
     def _own_amount(self, tx_kids, currency, indicator, where) -> Decimal | None:
@@ -882,6 +893,11 @@ _SUMMARY_NAMES = {
 }
 
 
+def _stable_key(statement: Statement, index: int, signed: Decimal, day: date) -> str:
+    """The id of an entry the bank gave no AcctSvcrRef: statement, position, amount and day."""
+    return f"camt:{statement.statement_id}:{index}:{signed}:{day}"
+
+
 def _text(elem) -> str:
     return "" if elem is None else (elem.text or "").strip()
 
@@ -907,7 +923,7 @@ def _kind(amount: Decimal, family: str, sub: str, reversal: bool, returned: bool
 
 def _parse_date(raw: str, where) -> date:
     """The calendar day of an ISODate or ISODateTime as written (its own zone)."""
-    if len(raw) == 10:
+    if len(raw) == 10 and raw.isascii():
         try:
             return date.fromisoformat(raw)
         except ValueError:
