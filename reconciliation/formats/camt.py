@@ -32,9 +32,11 @@ What the reader decides, and why:
   file gives none, a stable key is built:
   ``camt:<statement Id>:<entry position in the statement>:<signed amount>:<booking date>``
   (batch lines add ``/<position of the TxDtls>``, fee lines ``/charges``), so two identical
-  payments on the same day stay apart and reading the same file again gives the same keys. An
-  ``AcctSvcrRef`` used twice for one account in one file keeps the first and gives the later
-  line the stable key, with a ``Warning``.
+  payments on the same day stay apart and reading the same file again gives the same keys (but a
+  camt.052 entry without ``AcctSvcrRef`` that comes back in a camt.053 gets another key: only
+  the bank's reference ties the two). An ``AcctSvcrRef`` repeated for one account in one file
+  keeps its id when it repeats the same entry (same amount, currency and day: one payment
+  reported twice) and otherwise gives the later entry the stable key; either way a ``Warning``.
 - **entry_ref** is the entry's ``AcctSvcrRef``, else its ``NtryRef``: a camt.054 that details a
   batch booked in a camt.053 repeats the servicer's reference of that entry, while ``NtryRef`` is
   often unique only within one message.
@@ -53,8 +55,17 @@ What the reader decides, and why:
 - **Amounts** are xs:decimal, never negative, with no more decimals than ISO 4217 allows for the
   currency (trailing zeros are harmless); currencies are three capital letters. An entry in
   another currency than the account's is kept in its own currency, with a ``Warning``.
+- **Counterparty** (``payer_name``, ``payer_account``): the debtor (``RltdPties/Dbtr``,
+  ``DbtrAcct``) of money in, the creditor (``Cdtr``, ``CdtrAcct``) of money out; the name is
+  ``Nm`` up to .001.07 and ``Pty/Nm`` (or ``Agt/FinInstnId/Nm``) from .001.08, the account its
+  IBAN or ``Othr/Id``. ``reference`` is ``Refs/EndToEndId`` unless NOTPROVIDED, else the
+  creditor reference ``RmtInf/Strd/CdtrRefInf/Ref``.
 - **Remittance** joins ``RmtInf/Ustrd``, the structured ``RfrdDocInf/Nb`` and ``AddtlRmtInf``,
   ``AddtlTxInf`` and ``AddtlNtryInf`` (repeats left out), with " / " between them.
+- **Dates** are the calendar day as the bank wrote it (``Dt``, or the date part of ``DtTm`` in
+  its own zone); the value date falls back to the booking date.
+- Also refused: an ``Ntry`` outside a statement, an element an entry or TxDtls may have once
+  given twice (which one would count?), digits of other scripts than ASCII.
 """
 
 from __future__ import annotations
@@ -131,13 +142,19 @@ def read(stream: BinaryIO, **options) -> Iterator[Item]:
 
 
 class _Reader:
+    """One file: its namespace (message and version) once the Document starts, and the
+    statements in turn."""
+
     def __init__(self, stream: BinaryIO):
         self.stream = stream
-        self.ns = ""
+        self.ns = ""  # "{urn:...camt.053.001.08}" once the Document has started
         self.message = ""
         self.version = 0
-        self.stmt_tag = ""
+        self.msg_name = ""
         self.stmt_name = ""
+        self.label = "document"
+        self.stmt_tag = ""
+        self.ntry_tag = "\0"  # no element has this tag until the namespace is known
         self.stmt_index = 0
         # per account, the AcctSvcrRefs read so far with the (amount, booking day) they booked
         self.seen_ids: dict[str, dict[str, tuple]] = {}
@@ -226,10 +243,6 @@ class _Reader:
         self.qp = _Paths(self.ns)
         self.ntry_tag = self.ns + "Ntry"
 
-    ntry_tag = "\0"
-    msg_name = ""
-    label = "document"
-
     def _is_statement(self, elem) -> bool:
         parent = elem.getparent()
         return parent is not None and parent.tag == self.ns + self.msg_name and (
@@ -254,7 +267,9 @@ class _Paths(dict):
 
 
 def _syntax_error(error: etree.XMLSyntaxError) -> StatementError:
-    entries = [entry for entry in error.error_log if entry.level >= etree.ErrorLevels.ERROR]
+    log = list(error.error_log)
+    entries = [e for e in log if e.level == etree.ErrorLevels.FATAL] or [
+        e for e in log if e.level == etree.ErrorLevels.ERROR]
     if entries:
         first = entries[0]
         return StatementError(
@@ -275,7 +290,6 @@ class _StatementState:
         self.path = f"/Document/{reader.msg_name}/{reader.stmt_name}[{index}]"
         self.statement: Statement | None = None
         self.entries = 0
-        self.booked_entries = 0
         # per CdtDbtInd: [count, sum] for all entries and for booked entries only
         self.totals = {"CRDT": [0, Decimal(0)], "DBIT": [0, Decimal(0)]}
         self.booked_totals = {"CRDT": [0, Decimal(0)], "DBIT": [0, Decimal(0)]}

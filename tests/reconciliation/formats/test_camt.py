@@ -712,3 +712,14 @@ def test_a_proprietary_status_is_refused_by_name():
     data = written(version=8).replace(b"<Cd>PDNG</Cd>", b"<Prtry>HOLD</Prtry>")
     with pytest.raises(StatementError, match="'HOLD' is proprietary"):
         read_bytes(data)
+
+
+def test_a_booked_camt052_entry_comes_back_in_the_camt053_with_the_same_id():
+    entry = w.Entry(D("42.00"), True, booking=date(2026, 1, 2), acct_ref="BANK-REF-1", txs=[
+        w.Tx(D("42.00"), name="Ann", end_to_end="INV-1")])
+    report = of(read_bytes(written("052", 2, id="RPT-1", entries=[entry])), Line)
+    statement = of(read_bytes(written("053", 8, id="STMT-1", entries=[entry])), Line)
+    assert [(ln.bank_transaction_id, ln.amount, ln.reference) for ln in report] == [
+        ("BANK-REF-1", D("42.00"), "INV-1")]
+    assert [(ln.bank_transaction_id, ln.amount, ln.reference) for ln in statement] == [
+        ("BANK-REF-1", D("42.00"), "INV-1")]
