@@ -34,9 +34,10 @@ What the reader decides, and why:
   (batch lines add ``/<position of the TxDtls>``, fee lines ``/charges``), so two identical
   payments on the same day stay apart and reading the same file again gives the same keys (but a
   camt.052 entry without ``AcctSvcrRef`` that comes back in a camt.053 gets another key: only
-  the bank's reference ties the two). An ``AcctSvcrRef`` repeated for one account in one file
-  keeps its id when it repeats the same entry (same amount, currency and day: one payment
-  reported twice) and otherwise gives the later entry the stable key; either way a ``Warning``.
+  the bank's reference ties the two). Ids stay unique per account within a file: an id that comes
+  again with the same amount, currency and day is the same movement reported twice and keeps it
+  (one payment); an id the bank reused for another movement gets ``#2``, ``#3``...; either way
+  a ``Warning``.
 - **entry_ref** is the entry's ``AcctSvcrRef``, else its ``NtryRef``: a camt.054 that details a
   batch booked in a camt.053 repeats the servicer's reference of that entry, while ``NtryRef`` is
   often unique only within one message.
@@ -73,6 +74,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import BinaryIO
@@ -156,8 +158,8 @@ class _Reader:
         self.stmt_tag = ""
         self.ntry_tag = "\0"  # no element has this tag until the namespace is known
         self.stmt_index = 0
-        # per account, the AcctSvcrRefs read so far with the (amount, booking day) they booked
-        self.seen_ids: dict[str, dict[str, tuple]] = {}
+        # per account, the line ids given so far (as _id_key) with their movement's fingerprint
+        self.seen_ids: dict[str, dict[int, int]] = {}
         self.qp: _Paths = _Paths("")
 
     # -- the stream -------------------------------------------------------------------------
@@ -549,25 +551,7 @@ class _StatementState:
 
         acct_ref = _text(kids.get(ns + "AcctSvcrRef"))
         entry_ref = acct_ref or _text(kids.get(ns + "NtryRef"))
-        entry_id = acct_ref
-        if acct_ref:
-            seen = self.r.seen_ids.setdefault(statement.account, {})
-            booked_as = (signed, currency, booking or value_date)
-            earlier = seen.setdefault(acct_ref, booked_as)
-            if earlier is not booked_as:
-                if earlier == booked_as:
-                    yield Warning(
-                        f"the entry {acct_ref!r} of account {statement.account} is reported "
-                        "twice in this file; both keep its id, so it is one payment",
-                        where(ntry))
-                else:
-                    entry_id = _stable_key(statement, index, signed, booking or value_date)
-                    yield Warning(
-                        f"AcctSvcrRef {acct_ref!r} was already used for another entry of account "
-                        f"{statement.account} in this file; this one is kept under {entry_id!r}",
-                        where(ntry))
-        else:
-            entry_id = _stable_key(statement, index, signed, booking or value_date)
+        entry_id = acct_ref or _stable_key(statement, index, signed, booking or value_date)
 
         entry_code = self._bank_code(kids.get(ns + "BkTxCd"))
         entry_info = _text(kids.get(ns + "AddtlNtryInf"))
@@ -647,7 +631,38 @@ class _StatementState:
             lines.append(self._line(
                 source, signed, entry_id, False, reversal, entry_code, entry_info,
                 {**common, "notes": common["notes"] + extra}, entry_where))
+        yield from self._claim_ids(lines, booking or value_date, where(ntry))
         yield from lines
+
+    def _claim_ids(self, lines: list[Line], day: date, where: str) -> Iterator[Warning]:
+        """Keep each line's id unique for its account within the file. An id seen before for
+        the same amount, currency and day is the same movement reported twice (a camt.052 that
+        repeats an entry): it keeps its id, so the import counts it once. An id the bank used
+        for another movement is suffixed ``#2``, ``#3``... so that no payment is lost.
+
+        Ids are remembered as 128-bit hashes, so a million lines cost about 120 MB."""
+        seen = self.r.seen_ids.setdefault(lines[0].account, {})
+        for position, line in enumerate(lines):
+            line_id = line.bank_transaction_id
+            fingerprint = hash((line.amount, line.currency, day))
+            key = _id_key(line_id)
+            earlier = seen.get(key)
+            if earlier is None:
+                seen[key] = fingerprint
+            elif earlier == fingerprint:
+                yield Warning(
+                    f"{line_id!r} of account {line.account} is reported twice in this file with "
+                    "the same amount and day: one movement, one id", where)
+            else:
+                n = 2
+                while _id_key(f"{line_id}#{n}") in seen:
+                    n += 1
+                new_id = f"{line_id}#{n}"
+                seen[_id_key(new_id)] = fingerprint
+                lines[position] = replace(line, bank_transaction_id=new_id)
+                yield Warning(
+                    f"{line_id!r} was already used for another movement of account "
+                    f"{line.account} in this file; this one is kept under {new_id!r}", where)
 
     def date_choice(self, elem, where) -> date | None:
         """A DateAndDateTimeChoice element (Dt or DtTm): its calendar day."""
@@ -905,6 +920,11 @@ _SUMMARY_NAMES = {
     "CRDTcount": "TtlCdtNtries/NbOfNtries", "CRDTsum": "TtlCdtNtries/Sum",
     "DBITcount": "TtlDbtNtries/NbOfNtries", "DBITsum": "TtlDbtNtries/Sum",
 }
+
+
+def _id_key(line_id: str) -> int:
+    """A 128-bit key for an id: two independent 64-bit hashes side by side."""
+    return (hash(line_id) << 64) | (hash(line_id + "\x00") & 0xFFFFFFFFFFFFFFFF)
 
 
 def _stable_key(statement: Statement, index: int, signed: Decimal, day: date) -> str:

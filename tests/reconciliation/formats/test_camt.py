@@ -570,9 +570,23 @@ def test_a_servicer_reference_reused_for_another_entry_keeps_both_payments():
     ])
     items = read_bytes(w.write("053", 8, [stmt]))
     ids = [ln.bank_transaction_id for ln in of(items, Line)]
-    assert ids == ["SAME", "camt:S-1:2:12.00:2026-01-02"]
+    assert ids == ["SAME", "SAME#2"]
     (warning,) = of(items, Warning)
     assert "'SAME' was already used" in warning.message and "Ntry[2]" in warning.where
+
+
+def test_batch_references_reused_across_entries_keep_every_payment():
+    """Each batch gives its TxDtls distinct references, but the bank reuses them in the next
+    entry: no line may take another's id."""
+    def batch(ref, first, second):
+        return w.Entry(first + second, True, booking=date(2026, 1, 2), acct_ref=ref, txs=[
+            w.Tx(first, acct_ref="T-1"), w.Tx(second, acct_ref="T-2")])
+    stmt = sample_statement(entries=[batch("B1", D("1.00"), D("2.00")),
+                                     batch("B2", D("3.00"), D("4.00"))])
+    lines = of(read_bytes(w.write("053", 8, [stmt])), Line)
+    assert [(ln.bank_transaction_id, ln.amount) for ln in lines] == [
+        ("T-1", D("1.00")), ("T-2", D("2.00")), ("T-1#2", D("3.00")), ("T-2#2", D("4.00"))]
+
 
 
 def test_an_entry_reported_twice_keeps_one_id():
