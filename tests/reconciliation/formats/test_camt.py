@@ -737,3 +737,13 @@ def test_a_booked_camt052_entry_comes_back_in_the_camt053_with_the_same_id():
         ("BANK-REF-1", D("42.00"), "INV-1")]
     assert [(ln.bank_transaction_id, ln.amount, ln.reference) for ln in statement] == [
         ("BANK-REF-1", D("42.00"), "INV-1")]
+
+
+def test_comments_processing_instructions_and_cdata_inside_an_amount_read_as_xml_says():
+    """A comment or a processing instruction inside a value is not part of it, CDATA is: the
+    amount is the text around them, never the text before them alone."""
+    plain = written(version=2)
+    for inside in (b"5<!-- note -->.5<?pi x?>0", b"<![CDATA[5.5]]>0"):
+        data = plain.replace(b'<Amt Ccy="EUR">5.50</Amt>', b'<Amt Ccy="EUR">' + inside + b"</Amt>")
+        assert data != plain
+        assert [ln.amount for ln in of(read_bytes(data), Line)][3] == D("-5.50")
