@@ -568,13 +568,11 @@ class _StatementState:
 
         entry_where = f"{base_path} (line {ntry.sourceline})"
         groups = list(ntry.iterchildren(ns + "NtryDtls")) if ns + "NtryDtls" in kids else []
-        details = []  # (TxDtls, its children, where)
+        details = []  # (TxDtls, its children, (its NtryDtls index, its index, how many))
         for g, group in enumerate(groups, 1):
             txs = list(group.iterchildren(ns + "TxDtls"))
-            group_path = f"{base_path}/NtryDtls" + (f"[{g}]" if len(groups) > 1 else "")
             for k, tx in enumerate(txs, 1):
-                details.append((tx, self.kids(tx, self.r.tx_single, where), f"{group_path}/TxDtls"
-                                + (f"[{k}]" if len(txs) > 1 else "") + f" (line {tx.sourceline})"))
+                details.append((tx, self.kids(tx, self.r.tx_single, where), (g, k, len(txs))))
             self._check_batch(group, details[len(details) - len(txs):], value, currency,
                               indicator, where)
 
@@ -590,7 +588,7 @@ class _StatementState:
                 tx_refs = [self.text(tx_kids.get(ns + "Refs"), "AcctSvcrRef")
                            if ns + "Refs" in tx_kids else "" for _, tx_kids, _ in details]
                 distinct = all(tx_refs) and len(set(tx_refs)) == len(tx_refs)
-                for position, ((_, tx_kids, tx_where), tx_amount) in enumerate(
+                for position, ((tx, tx_kids, place), tx_amount) in enumerate(
                         zip(details, own, strict=True), 1):
                     if not batch:
                         line_id = entry_id
@@ -600,7 +598,8 @@ class _StatementState:
                         line_id = f"{entry_id}/{position}"
                     lines.append(self._line(
                         tx_kids, tx_amount, line_id, batch, reversal, entry_code, entry_info,
-                        common, tx_where if batch else entry_where))
+                        common, _tx_where(base_path, tx, place, len(groups)) if batch
+                        else entry_where))
                 if difference:
                     lines.append(Line(
                         **common,
@@ -920,6 +919,12 @@ _SUMMARY_NAMES = {
     "CRDTcount": "TtlCdtNtries/NbOfNtries", "CRDTsum": "TtlCdtNtries/Sum",
     "DBITcount": "TtlDbtNtries/NbOfNtries", "DBITsum": "TtlDbtNtries/Sum",
 }
+
+
+def _tx_where(base_path: str, tx, place: tuple[int, int, int], groups: int) -> str:
+    group, index, count = place
+    return (f"{base_path}/NtryDtls" + (f"[{group}]" if groups > 1 else "") + "/TxDtls"
+            + (f"[{index}]" if count > 1 else "") + f" (line {tx.sourceline})")
 
 
 def _id_key(line_id: str) -> int:

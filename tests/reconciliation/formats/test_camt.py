@@ -91,6 +91,7 @@ def test_oca_camt053_txdtls_batch_lines_with_the_same_servicer_reference():
     assert [ln.amount for ln in lines] == [D("2187.00"), D("1296.00")]
     assert all(ln.batch and ln.entry_ref == "20170323001234567891234567891234" for ln in lines)
     assert len({ln.bank_transaction_id for ln in lines}) == 2
+    assert lines[1].where.startswith("/Document/BkToCstmrStmt/Stmt[1]/Ntry[1]/NtryDtls/TxDtls[2] (line ")
     assert [ln.reference for ln in lines] == [
         "302388292000011111111111111", "302388292000022222222222222"]
     assert [ln.payer_account for ln in lines] == ["CH2222000000123456789", "CH3333000000123456789"]
