@@ -86,7 +86,7 @@ def test_oca_camt053_txdtls_batch_lines_with_the_same_servicer_reference():
     assert (stmt.account, stmt.currency, stmt.sequence) == ("CH1111000000123456789", "CHF", "58")
     assert not of(items, Warning)
     lines = of(items, Line)
-    # one entry of 3483.00 CRDT (AcctSvcrRef 2017032300123456789123456789123 4) with two
+    # one entry of 3483.00 CRDT (AcctSvcrRef 20170323001234567891234567891234) with two
     # TxDtls of 2187.00 and 1296.00 whose Refs/AcctSvcrRef are both 123456CHCAFEBABE
     assert [ln.amount for ln in lines] == [D("2187.00"), D("1296.00")]
     assert all(ln.batch and ln.entry_ref == "20170323001234567891234567891234" for ln in lines)
