@@ -52,6 +52,7 @@ variant), or labelled ``REK:``/``NAAM:`` text; otherwise its whole text is the r
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -82,6 +83,7 @@ def sniff(head: bytes) -> bool:
 
 _TAG = re.compile(r":(\d\d[A-Z]?):", re.ASCII)
 _TAG_LIKE = re.compile(r"\s*:\d\d[A-Z]?:", re.ASCII)
+_WRAPPERS = "\x01\x02\x03\x1a"
 _ENVELOPE_MAX_LENGTH = 80  # a bank's header line between messages; longer text is not one
 _ENVELOPE_MAX_LINES = 20
 
@@ -94,6 +96,10 @@ _DECIMALS = {
 _EXPONENTS = {0: Decimal(1), 2: Decimal("0.01"), 3: Decimal("0.001")}
 _MAX_INTEGER_DIGITS = 16  # what a DecimalField(max_digits=18, decimal_places=2) holds
 
+# :61: subfields 1-6 as the specification has them, for the usual line (see _statement_line)
+_LINE61 = re.compile(
+    r"([0-9]{6})([0-9]{4})?(RC|RD|EC|ED|C|D)([A-Z]?)([0-9]+)(?:,([0-9]*))?(?![0-9.,])"
+    r"([SNF][A-Z0-9]{3})")
 _HEADER_TAGS = {"20", "21", "25", "25P", "28", "28C", "34F", "13D", "13", "60F", "60M"}
 _TRAILER_TAGS = {"62F", "62M", "64", "65", "90D", "90C"}
 _KNOWN_TAGS = _HEADER_TAGS | _TRAILER_TAGS | {"61", "86"}
@@ -163,24 +169,27 @@ class _Source:
     def push_front(self, piece: tuple[int, int, str]) -> None:
         self.pending.appendleft(piece)
 
-    def find_ahead(self, found, stop) -> str | None:
-        """The first line from the current one on for which ``found(text)`` holds, before a
-        line for which ``stop(text)`` holds; None if there is none or the stream cannot seek
-        back."""
+    def find_ahead(self, found: tuple[str, ...], stop: tuple[str, ...]) -> str | None:
+        """The first line from the current one on that starts with one of ``found``, before a
+        line that starts with one of ``stop``; None if there is none or the stream cannot seek
+        back. (The prefixes are ASCII, so the raw bytes are compared, undecoded.)"""
         for text in (self.current, *(piece[2] for piece in self.pending)):
-            if found(text):
+            if text.startswith(found):
                 return text
-            if stop(text):
+            if text.startswith(stop):
                 return None
         if not self.seekable:
             return None
+        found_bytes = tuple(f.encode() for f in found)
+        stop_bytes = tuple(f.encode() for f in stop)
         position = self.stream.tell()
+        readline = self.stream.readline
         try:
-            while raw := self.stream.readline():
-                for text in self._raw_lines(raw):
-                    if found(text):
-                        return text
-                    if stop(text):
+            while raw := readline():
+                for part in raw.split(b"\r") if b"\r" in raw[:-2] else (raw,):
+                    if part.startswith(found_bytes):
+                        return self._raw_lines(part)[0]
+                    if part.startswith(stop_bytes):
                         return None
             return None
         finally:
@@ -190,24 +199,27 @@ class _Source:
 # ----------------------------------------------------------------------------- field values
 
 
-def _date(text: str, where: str, what: str) -> date:
+def _date(text: str, where, what: str) -> date:
+    """YYMMDD; ``where`` is the place, or a function giving it (made only for an error)."""
     if len(text) != 6 or not _isdigits(text):
-        raise StatementError(f"{what} must be a date YYMMDD, not {text!r}", where)
+        raise StatementError(f"{what} must be a date YYMMDD, not {text!r}",
+                             where() if callable(where) else where)
     year = int(text[:2])
     try:
         return date(1900 + year if year >= 80 else 2000 + year, int(text[2:4]), int(text[4:6]))
     except ValueError:
-        raise StatementError(f"{what} {text!r} is not a date (YYMMDD)", where) from None
+        raise StatementError(f"{what} {text!r} is not a date (YYMMDD)",
+                             where() if callable(where) else where) from None
 
 
-def _entry_date(mmdd: str, value: date, where: str) -> date:
+def _entry_date(mmdd: str, value: date, lineno: int, col: int) -> date:
     month, day = int(mmdd[:2]), int(mmdd[2:])
     candidates = []
     for year in (value.year - 1, value.year, value.year + 1):
         with contextlib.suppress(ValueError):
             candidates.append(date(year, month, day))
     if not candidates:
-        raise StatementError(f"entry date {mmdd!r} is not a date (MMDD)", where)
+        raise StatementError(f"entry date {mmdd!r} is not a date (MMDD)", _where(lineno, col))
     return min(candidates, key=lambda d: abs((d - value).days))
 
 
@@ -273,8 +285,9 @@ _SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBA
 _LABELLED_ACCOUNT = re.compile(r"\b(?:REK|IBAN|REKENING|ACCOUNT)\s*:\s*([A-Z0-9.]+)", re.I)
 _LABELLED_NAME = re.compile(r"\b(?:NAAM|NAME)\s*:\s*(.+?)\s*$", re.I)
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
-_SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u00ad]")
+# control characters are spaces; banks converting from EBCDIC write a soft hyphen (U+00AD)
+# where they mean '-'
+_CONTROL = {**{c: " " for c in (*range(32), 127)}, 0xAD: "-"}
 # Countries that use IBANs (SWIFT IBAN registry): what an IBAN-shaped text must start with.
 _IBAN_COUNTRIES = set(
     "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
@@ -285,9 +298,7 @@ _NOTPROVIDED = {"", "NOTPROVIDED", "NONREF", "NONE"}
 
 
 def _clean(text: str) -> str:
-    # banks converting from EBCDIC write a soft hyphen (U+00AD) where they mean '-'
-    return _SPACES.sub(" ", _CONTROL.sub(lambda m: "-" if m.group() == "\u00ad" else " ",
-                                          text)).strip()
+    return " ".join(text.translate(_CONTROL).split())
 
 
 def _is_iban(text: str) -> bool:
@@ -414,7 +425,7 @@ class _Message:
         "type", "lineno", "seen", "ref", "account", "number", "currency", "opening",
         "opening_date", "closing", "closing_date", "closing_where", "created", "statement",
         "phase", "position", "total", "debits", "credits", "held", "holding", "line",
-        "line_info", "where_62",
+        "line_info", "where_62", "account_key", "key_prefix",
     )
 
     def __init__(self, lineno: int, message_type: str):
@@ -437,6 +448,7 @@ class _Message:
         self.line: dict | None = None  # the :61: waiting for its :86:
         self.line_info: list[list[str]] = []
         self.where_62 = ""
+        self.account_key = self.key_prefix = ""
 
 
 class _Reader:
@@ -477,6 +489,12 @@ class _Reader:
         if not text or text.isspace():
             return
         first = text[0]
+        if first in _WRAPPERS:  # SOH/ETX around SWIFT messages, a DOS end-of-file mark
+            stripped = text.lstrip(_WRAPPERS)
+            if not stripped.strip():
+                return
+            col += len(text) - len(stripped)
+            text, first = stripped, stripped[0]
         if first == ":":
             m = _TAG.match(text)
             if m:
@@ -563,7 +581,7 @@ class _Reader:
         i = 0
         n = len(text)
         while i < n:
-            if text[i].isspace():
+            if text[i].isspace() or text[i] in _WRAPPERS:
                 i += 1
                 continue
             if text[i] != "{" or i + 2 >= n or text[i + 2] != ":":
@@ -783,11 +801,12 @@ class _Reader:
         if not message.currency:
             raise StatementError("the report gives no currency (:34F: floor limit)", where)
         message.account = _account(message.account, message.currency)
+        message.account_key = _account_key(message.account)
+        opened = message.opening_date
+        message.key_prefix = (f"{message.account}/{message.number}/"
+                              f"{opened.strftime('%Y%m%d') if opened else ''}/")
         if message.opening is not None:
-            closing = self.source.find_ahead(
-                lambda t: t.startswith((":62F:", ":62M:")),
-                lambda t: t.startswith((":20:", "{")),
-            )
+            closing = self.source.find_ahead((":62F:", ":62M:"), (":20:", "{"))
             if closing is not None:
                 try:
                     message.closing, message.closing_date, _ = _balance("62F", closing[5:], 0, 0)
@@ -818,40 +837,22 @@ class _Reader:
             raise StatementError("a statement line (:61:) after the closing balance",
                                  _where(lineno, col - 4))
         text = lines[0].rstrip()
-        where = _where(lineno, col)
-        value_date = _date(text[:6], where, "the value date of :61:")
-        i = 6
-        booking = None
-        if _isdigits(text[6:10]) and len(text) > 10:
-            booking = _entry_date(text[6:10], value_date, _where(lineno, col + 6))
-            i = 10
-        mark = text[i:i + 2]
-        if mark in ("RC", "RD", "EC", "ED"):
-            if mark[0] == "E" and message.type == "940":
-                raise StatementError(f"debit/credit mark {mark} (expected entry) is for MT942 "
-                                     "only", _where(lineno, col + i))
-            i += 2
-        elif mark[:1] in ("C", "D"):
-            mark = mark[:1]
-            i += 1
-        else:
-            raise StatementError(
-                f"debit/credit mark must be C, D, RC or RD, not {text[i:i + 2]!r}",
-                _where(lineno, col + i))
-        if i < len(text) and text[i].isalpha():
-            if text[i] != message.currency[2:]:
-                raise StatementError(
-                    f"funds code {text[i]!r} must be the third letter of {message.currency}",
-                    _where(lineno, col + i))
-            i += 1
-        amount, i = _amount(text, i, message.currency, lineno, col, "the amount of :61:")
-        code = text[i:i + 4]
-        if len(code) < 4 or code[0] not in "SNF" or not (code[1:].isalnum() and code.isascii()
-                                                        and code[1:].upper() == code[1:]):
-            raise StatementError(
-                "transaction type expected: S, N or F and three letters or digits "
-                f"(e.g. NTRF), not {code!r}", _where(lineno, col + i))
-        i += 4
+        fast = _LINE61.match(text)
+        if fast:  # the usual line in one step; anything else is taken apart below to say where
+            yymmdd, mmdd, mark, funds, whole, fraction, code = fast.groups()
+            fraction = fraction or ""
+            places = _DECIMALS.get(message.currency, 2)
+            if (funds and funds != message.currency[2:]) or (mark[0] == "E" and message.type == "940") \
+                    or len(fraction.rstrip("0")) > places or len(whole.lstrip("0")) > _MAX_INTEGER_DIGITS:
+                fast = None
+            else:
+                value_date = _date(yymmdd, lambda: _where(lineno, col), "the value date of :61:")
+                booking = _entry_date(mmdd, value_date, lineno, col + 6) if mmdd else None
+                amount = Decimal(f"{whole}.{fraction or '0'}").quantize(_EXPONENTS[places])
+                i = fast.end()
+        if fast is None:
+            value_date, booking, mark, amount, code, i = self._statement_line_slowly(
+                message, text, lineno, col)
         rest = text[i:]
         if "//" in rest:
             reference, _, bank = rest.partition("//")
@@ -907,6 +908,45 @@ class _Reader:
         }
         message.line_info = []
 
+
+    def _statement_line_slowly(self, message: _Message, text: str, lineno: int, col: int):
+        """Subfields 1 to 6 of :61: one by one, refusing the first that is wrong with its
+        column."""
+        value_date = _date(text[:6], lambda: _where(lineno, col), "the value date of :61:")
+        i = 6
+        booking = None
+        if _isdigits(text[6:10]) and len(text) > 10:
+            booking = _entry_date(text[6:10], value_date, lineno, col + 6)
+            i = 10
+        mark = text[i:i + 2]
+        if mark in ("RC", "RD", "EC", "ED"):
+            if mark[0] == "E" and message.type == "940":
+                raise StatementError(f"debit/credit mark {mark} (expected entry) is for MT942 "
+                                     "only", _where(lineno, col + i))
+            i += 2
+        elif mark[:1] in ("C", "D"):
+            mark = mark[:1]
+            i += 1
+        else:
+            raise StatementError(
+                f"debit/credit mark must be C, D, RC or RD, not {text[i:i + 2]!r}",
+                _where(lineno, col + i))
+        if i < len(text) and text[i].isalpha():
+            if text[i] != message.currency[2:]:
+                raise StatementError(
+                    f"funds code {text[i]!r} must be the third letter of {message.currency}",
+                    _where(lineno, col + i))
+            i += 1
+        amount, i = _amount(text, i, message.currency, lineno, col, "the amount of :61:")
+        code = text[i:i + 4]
+        if len(code) < 4 or code[0] not in "SNF" or not (code[1:].isalnum() and code.isascii()
+                                                        and code[1:].upper() == code[1:]):
+            raise StatementError(
+                "transaction type expected: S, N or F and three letters or digits "
+                f"(e.g. NTRF), not {code!r}", _where(lineno, col + i))
+        i += 4
+        return value_date, booking, mark, amount, code, i
+
     def _flush_line(self) -> None:
         message = self.message
         if message is None or message.line is None:
@@ -922,13 +962,14 @@ class _Reader:
                 payer_account = supplementary.replace(" ", "")
             else:
                 remittance = _clean(f"{supplementary} {remittance}")
-        if _same_account(payer_account, message.account):
+        if payer_account and _account_key(payer_account) == message.account_key:
             payer_account = ""
-        bank_id = data["bank"] or (
-            f"{message.account}/{message.number}/"
-            f"{message.opening_date.strftime('%Y%m%d') if message.opening_date else ''}/"
-            f"{data['position']}/{data['value_date']:%Y%m%d}/{data['amount']}"
-        )
+        if data["bank"]:
+            bank_id = data["bank"]
+        else:
+            value = data["value_date"]
+            bank_id = (f"{message.key_prefix}{data['position']}/"
+                       f"{value.year:04d}{value.month:02d}{value.day:02d}/{data['amount']}")
         kind = data["kind"]
         return_code = found.get("return_code", "")
         if return_code and kind is Kind.DEBIT:
@@ -998,11 +1039,10 @@ def _account(text: str, currency: str) -> str:
     return account
 
 
-def _same_account(a: str, b: str) -> bool:
-    def digits(s: str) -> str:
-        return re.sub(r"[^0-9A-Z]", "", s.upper()).lstrip("0")
-
-    return bool(a) and digits(a) == digits(b)
+@functools.lru_cache(maxsize=4096)  # payers come back
+def _account_key(account: str) -> str:
+    """An account without punctuation, case or leading zeros, to compare two spellings."""
+    return re.sub(r"[^0-9A-Z]", "", account.upper()).lstrip("0")
 
 
 def read(stream: BinaryIO, **options) -> Iterator[Item]:

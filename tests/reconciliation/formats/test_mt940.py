@@ -416,6 +416,11 @@ def test_latin1_and_cp1252_narrative_is_decoded():
     assert line.remittance == "Müller € 1"
 
 
+def test_soh_and_etx_around_swift_messages_are_read():
+    wrapped = b"\x01" + _mt942().replace(b"-}{5:", b"-}{5:", 1).rstrip(b"\n") + b"\x03\n"
+    assert kinds(read_bytes(wrapped), Line) == kinds(read_bytes(_mt942()), Line)
+
+
 def test_a_utf8_byte_order_mark_and_cr_only_lines_are_read():
     data = "\ufeff".encode() + GENERIC.replace(b"\n", b"\r")
     assert kinds(read_bytes(data), Line) == kinds(read_bytes(GENERIC), Line)
@@ -555,6 +560,10 @@ def test_written_statements_read_back_the_same_rows(generated):
         (m.account, m.currency, m.number) for m in messages]
     assert [s.closing_balance for s in statements] == [
         None if m.interim else m.closing for m in messages]
+    keys = [ln.bank_transaction_id for ln in kinds(items, Line) if "/" in ln.bank_transaction_id]
+    assert len(set(keys)) == len(keys)
+    assert keys == [ln.bank_transaction_id for ln in kinds(read_bytes(write(messages, **options)), Line)
+                    if "/" in ln.bank_transaction_id]
 
 
 def _money(items) -> list[tuple]:
