@@ -342,7 +342,8 @@ def _slash_subfields(text: str) -> dict[str, str]:
     and ACCW belong to the counterparty unless they follow ULTC/ULTD/ULTB (ultimate parties)."""
     found: dict[str, str] = {}
     values: dict[str, str] = {}
-    matches = list(_SLASH_FIELD.finditer(text))
+    # "USTD//" opens free text: a code word right after it is the text, not a new subfield
+    matches = [m for m in _SLASH_FIELD.finditer(text) if text[m.start() - 5:m.start()] != "USTD/"]
     party = "counterparty"
     for i, m in enumerate(matches):
         code = m.group(1)
@@ -806,7 +807,7 @@ class _Reader:
         message.key_prefix = (f"{message.account}/{message.number}/"
                               f"{opened.strftime('%Y%m%d') if opened else ''}/")
         if message.opening is not None:
-            closing = self.source.find_ahead((":62F:", ":62M:"), (":20:", "{"))
+            closing = self.source.find_ahead((":62F:", ":62M:"), (":20:", "{", *_WRAPPERS))
             if closing is not None:
                 try:
                     message.closing, message.closing_date, _ = _balance("62F", closing[5:], 0, 0)

@@ -233,6 +233,34 @@ def test_postfinance_supplementary_details_and_wrapped_text():
     assert lines[0].bank_transaction_id == "123456789/999/1/20131130/1/20131209/79.70"
 
 
+def _one_line(info: bytes, mark: bytes = b"C") -> Line:
+    data = (b":20:R\n:25:NL91ABNA0417164300\n:28C:1\n:60F:C240101EUR0,\n:61:240101" + mark
+            + b"1,NTRFNONREF\n:86:" + info + b"\n:62F:" + (b"C" if mark == b"C" else b"D")
+            + b"240101EUR1,\n")
+    (line,) = kinds(read_bytes(data), Line)
+    return line
+
+
+def test_a_sepa_return_reason_makes_a_reversal():
+    line = _one_line(b"/RTRN/MS03/EREF/E2E-7/BENM//NAME/ACME/IBAN/NL91ABNA0417164300/REMI/USTD//X/", b"D")
+    assert (line.kind, line.return_code, line.reference, line.payer_name) == (
+        Kind.REVERSAL, "MS03", "E2E-7", "ACME")
+    assert line.payer_account == ""  # the statement's own account is nobody's payer
+
+
+def test_a_structured_creditor_reference_is_the_reference():
+    line = _one_line(b"/EREF/NOTPROVIDED/ORDP//NAME/B. CUSTOMER/REMI/STRD/CUR/RF18539007547034/")
+    assert (line.reference, line.remittance, line.payer_name) == (
+        "RF18539007547034", "RF18539007547034", "B. CUSTOMER")
+
+
+def test_the_german_question_mark_layout_with_sepa_keys():
+    line = _one_line(b"166?00GUTSCHRIFT?109075?20EREF+E2E1?21SVWZ+Rechnung 4\n2 Danke?30COBADEFFXXX"
+                     b"?31DE89370400440532013000?32Max Mustermann")
+    assert (line.reference, line.remittance, line.payer_name, line.payer_account) == (
+        "E2E1", "Rechnung 42 Danke", "Max Mustermann", "DE89370400440532013000")
+
+
 # -------------------------------------------------------------------------------- grammar
 
 GENERIC = (SAMPLES / "mt940" / "jejik_generic.sta").read_bytes()
