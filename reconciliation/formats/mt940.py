@@ -19,9 +19,20 @@ What is checked, and what is only warned about:
   reference on the same line (old Rabobank files put the counterparty's name there: it is read
   as the supplementary details);
 - MT942 :90D:/:90C: (and the same fields where a bank adds them to an MT940) are control
-  records: a count or sum that differs from the statement lines refuses the file;
+  records: a count or sum that differs from the booked lines (D and RC, C and RD; the expected
+  EC/ED entries of an MT942 are not counted) refuses the file. An MT942 with lines on a side
+  and no control record for it is a ``Warning``: nothing shows it is complete;
 - opening + lines != closing, or an opening that differs from the previous statement's closing
   for the same account, is a ``Warning``: real banks' files often do not reconcile.
+
+Kinds and signs (client's point of view): C is a credit (+), D a debit (-), or a fee when the
+type code is CHG, COM or BRF (NCHG, FCHG, ...), or a reversal when it is RTI or :86: gives a
+return reason (/RTRN/); RC (reversal of a credit, -) and RD (reversal of a debit, +) are
+reversals; MT942 EC/ED (expected) lines are ``Status.PENDING``.
+
+The Statement item comes before its lines but carries the closing balance, which the file gives
+after them: the reader looks ahead for :62F:/:62M: and seeks back; on a stream that cannot seek
+it holds one message's lines until its closing balance instead.
 
 Decoding: SWIFT text is a subset of ASCII, but banks send UTF-8, Latin-1 or Windows-1252. Each
 line is decoded as UTF-8, and a line that is not valid UTF-8 as Windows-1252 (Latin-1 for the
@@ -100,7 +111,7 @@ _MAX_INTEGER_DIGITS = 16  # what a DecimalField(max_digits=18, decimal_places=2)
 _LINE61 = re.compile(
     r"([0-9]{6})([0-9]{4})?(RC|RD|EC|ED|C|D)([A-Z]?)([0-9]+)(?:,([0-9]*))?(?![0-9.,])"
     r"([SNF][A-Z0-9]{3})")
-_HEADER_TAGS = {"20", "21", "25", "25P", "28", "28C", "34F", "13D", "13", "60F", "60M"}
+_HEADER_TAGS = {"20", "21", "25", "25P", "28", "28C", "34F", "13D", "60F", "60M"}
 _TRAILER_TAGS = {"62F", "62M", "64", "65", "90D", "90C"}
 _KNOWN_TAGS = _HEADER_TAGS | _TRAILER_TAGS | {"61", "86"}
 
@@ -279,7 +290,6 @@ _SLASH_CODES = (
     "SWOC|BUSP|ID|FX"
 )
 _SLASH_FIELD = re.compile(rf"/({_SLASH_CODES})/")
-_SLASH_START = re.compile(rf"/({_SLASH_CODES})/")
 _QUESTION = re.compile(r"^[0-9]{3}([?>])[0-9][0-9]")
 _SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|COAM|OAMT|IBAN|BIC)\+")
 _LABELLED_ACCOUNT = re.compile(r"\b(?:REK|IBAN|REKENING|ACCOUNT)\s*:\s*([A-Z0-9.]+)", re.I)
@@ -325,7 +335,7 @@ def _narrative(fields: list[list[str]]) -> dict[str, str]:
     stripped = raw.strip()
     if _QUESTION.match(stripped):
         return _question_subfields(stripped)
-    if _SLASH_START.match(stripped):
+    if _SLASH_FIELD.match(stripped):
         return _slash_subfields(stripped)
     text = _join_free_text(fields)
     found = {"remittance": text}
@@ -958,9 +968,10 @@ class _Reader:
         supplementary = data["supplementary"]
         payer_account = found.get("payer_account", "")
         remittance = found.get("remittance", "")
-        if supplementary:
-            if not payer_account and _is_iban(supplementary.replace(" ", "")):
-                payer_account = supplementary.replace(" ", "")
+        if supplementary:  # the counterparty's IBAN (Rabobank), or text the remittance begins with
+            compact = supplementary.replace(" ", "")
+            if _is_iban(compact):
+                payer_account = payer_account or compact
             else:
                 remittance = _clean(f"{supplementary} {remittance}")
         if payer_account and _account_key(payer_account) == message.account_key:
