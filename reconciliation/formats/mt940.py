@@ -225,6 +225,10 @@ def _date(text: str, where, what: str) -> date:
 
 def _entry_date(mmdd: str, value: date, lineno: int, col: int) -> date:
     month, day = int(mmdd[:2]), int(mmdd[2:])
+    with contextlib.suppress(ValueError):
+        same_year = date(value.year, month, day)
+        if abs((same_year - value).days) <= 183:
+            return same_year
     candidates = []
     for year in (value.year - 1, value.year, value.year + 1):
         with contextlib.suppress(ValueError):
