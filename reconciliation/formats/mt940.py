@@ -43,7 +43,9 @@ Two-digit years: 80-99 are 19xx, 00-79 are 20xx. The entry (booking) date MMDD t
 that puts it nearest the value date (a December value date booked in January is next year).
 
 ``bank_transaction_id`` is the account servicing institution's reference (``//...`` in :61:)
-when there is one (``NONREF`` is none); otherwise a stable key
+when there is one (``NONREF`` is none; a reference the bank repeats on several lines of one
+message -- a batch's -- becomes ``REF``, ``REF#2``, ``REF#3`` in file order, with a Warning);
+otherwise a stable key
 ``<account>/<statement number>/<opening balance date>/<position of the line in the message>/
 <value date>/<signed amount>``, e.g. ``NL71RABO0123456789/0/20130101/2/20130102/-10.00``: the
 same statement read twice gives the same keys, two identical payments on the same day keep
@@ -440,7 +442,7 @@ class _Message:
         "type", "lineno", "seen", "ref", "account", "number", "currency", "opening",
         "opening_date", "closing", "closing_date", "closing_where", "created", "statement",
         "phase", "position", "total", "debits", "credits", "held", "holding", "line",
-        "line_info", "where_62", "account_key", "key_prefix",
+        "line_info", "where_62", "account_key", "key_prefix", "bank_refs",
     )
 
     def __init__(self, lineno: int, message_type: str):
@@ -464,6 +466,7 @@ class _Message:
         self.line_info: list[list[str]] = []
         self.where_62 = ""
         self.account_key = self.key_prefix = ""
+        self.bank_refs: dict[str, int] = {}  # the bank's references in this message, and how often
 
 
 class _Reader:
@@ -982,6 +985,17 @@ class _Reader:
             payer_account = ""
         if data["bank"]:
             bank_id = data["bank"]
+            seen = message.bank_refs.get(bank_id, 0)
+            message.bank_refs[bank_id] = seen + 1
+            if seen:
+                # a reference the bank gives several lines (a batch's): told apart by their order,
+                # so that none of them is taken for an earlier one
+                if seen == 1:
+                    self.out.append(Warning(
+                        f"account {message.account}, statement {message.number}: the bank's "
+                        f"reference {bank_id} is on more than one line; the second and later "
+                        f"are {bank_id}#2, {bank_id}#3, ...", data["where"]))
+                bank_id = f"{bank_id}#{seen + 1}"
         else:
             value = data["value_date"]
             bank_id = (f"{message.key_prefix}{data['position']}/"

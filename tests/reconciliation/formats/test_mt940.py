@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -343,6 +344,18 @@ def test_two_identical_payments_keep_apart_and_keep_their_keys():
     assert first == again == ["ACC/12/1/20240101/1/20240102/5.00", "ACC/12/1/20240101/2/20240102/5.00"]
 
 
+def test_lines_that_share_a_bank_reference_keep_apart_with_a_warning():
+    data = b"\n".join([
+        b":20:REF", b":25:ACC", b":28C:12/1", b":60F:C240101EUR0,",
+        b":61:240102C5,NTRFNONREF//BATCH1", b":61:240102C6,NTRFNONREF//BATCH1",
+        b":61:240102C7,NTRFNONREF//BATCH1", b":62F:C240102EUR18,", b"",
+    ])
+    items = read_bytes(data)
+    assert [ln.bank_transaction_id for ln in kinds(items, Line)] == ["BATCH1", "BATCH1#2", "BATCH1#3"]
+    (warning,) = kinds(items, Warning)
+    assert "BATCH1" in warning.message and warning.where == "line 6"
+
+
 @pytest.mark.parametrize("data, words", [
     (b":25:ACC\n:28C:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n", "outside a statement"),
     (b":20:R\n:28C:1\n:60F:C240101EUR0,\n:62F:C240101EUR0,\n", ":25:"),
@@ -507,6 +520,12 @@ def rows(draw, currency: str, interim: bool):
     )
 
 
+def _unique_bank_references(drawn: list[Row]) -> list[Row]:
+    """A bank's reference is the line's own (a shared one is tested apart)."""
+    return [replace(row, bank_reference=f"{row.bank_reference[:10]}X{i}") if row.bank_reference else row
+            for i, row in enumerate(drawn)]
+
+
 @st.composite
 def files(draw):
     count = draw(st.integers(1, 3))
@@ -522,7 +541,8 @@ def files(draw):
             opening = Decimal(draw(st.integers(-10**9, 10**9))).scaleb(-places)
         message = Message(
             account=account, currency=currency, reference=draw(REF), number=f"{n + 1}/1",
-            rows=tuple(draw(st.lists(rows(currency, interim), max_size=6))), opening=opening,
+            rows=tuple(_unique_bank_references(draw(st.lists(rows(currency, interim), max_size=6)))),
+            opening=opening,
             interim=interim, intermediate=draw(st.booleans()),
             info=draw(st.just("") | TEXT.map(lambda s: s[:60])),
         )
