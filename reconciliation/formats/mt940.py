@@ -525,6 +525,9 @@ class _Reader:
             return
         elif first == "-" and self._dash(lineno, col, text):
             return
+        elif first.isspace() and _TAG_LIKE.match(text):
+            raise StatementError(f"field {text.strip()[:6]!r} must start at the beginning of its "
+                                 "line", _where(lineno, col))
         field = self.field
         if field is not None:
             tag = field[0]

@@ -378,9 +378,14 @@ def test_a_file_it_cannot_account_for_is_refused_with_a_reason(data, words):
     assert error.where.startswith("line ")
 
 
-def test_an_indented_field_is_refused_not_skipped():
-    error = refused(GENERIC.replace(b"\n:20:GENERIC\n:25:11111111\n:28:2", b"\n  :20:GENERIC", 1))
-    assert "beginning of its line" in error.message or "belongs to no field" in error.message
+@pytest.mark.parametrize("old, new, where", [
+    (b"\n:20:GENERIC\n:25:11111111\n:28:2", b"\n  :20:GENERIC", "line 9, column 1"),
+    (b"\n:61:110201D10,00N000NONREF", b"\n :61:110201D10,00N000NONREF", "line 13, column 1"),
+    (b"\n:62F:C110201EUR90,00", b"\n :62F:C110201EUR90,00", "line 7, column 1"),  # after :86:
+])
+def test_an_indented_field_is_refused_not_taken_for_text(old, new, where):
+    error = refused(GENERIC.replace(old, new, 1))
+    assert "beginning of its line" in error.message and error.where == where
 
 
 # ------------------------------------------------------------------- SWIFT blocks and MT942
