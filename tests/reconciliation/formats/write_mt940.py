@@ -7,7 +7,7 @@ balances (MT940) or :90D:/:90C: control records (MT942) that agree with the rows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -50,7 +50,6 @@ class Message:
     intermediate: bool = False  # 60M/62M
     controls: bool = True  # MT942 :90D:/:90C:
     info: str = ""  # statement-level :86:
-    extra: dict = field(default_factory=dict)
 
     @property
     def closing(self) -> Decimal:
