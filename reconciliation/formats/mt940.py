@@ -195,7 +195,11 @@ class _Source:
             return None
         found_bytes = tuple(f.encode() for f in found)
         stop_bytes = tuple(f.encode() for f in stop)
-        position = self.stream.tell()
+        try:
+            position = self.stream.tell()
+        except (OSError, ValueError):  # says it can seek, but cannot
+            self.seekable = False
+            return None
         readline = self.stream.readline
         try:
             while raw := readline():
