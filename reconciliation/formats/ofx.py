@@ -127,7 +127,7 @@ CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);")
 NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": "\u00a0"}
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-HEADER_PAIR = re.compile(rb"([A-Za-z]+)\s*:\s*([^\s<]*)")
+HEADER_PAIR = re.compile(rb"([A-Za-z]+)[ \t]*:[ \t]*([^\s<]*)")
 XML_ATTR = re.compile(rb'([A-Za-z]+)\s*=\s*"([^"]*)"')
 
 # One SGML token: a tag with the text after it, a CDATA section or a comment (with their text).
@@ -286,7 +286,7 @@ def _unescape(value: str) -> str:
 def _amount(value: str | None, what: str, where: str) -> Decimal:
     if value is None or value == "":
         raise StatementError(f"{what} is missing", where)
-    text = value.strip().replace(" ", "")
+    text = value.strip()
     if len(text) > 32 or not AMOUNT.fullmatch(text):
         raise StatementError(
             f"{what} {value!r} is not an OFX amount (digits with one point or comma as the "
@@ -330,13 +330,13 @@ class _Reader:
         start = head.find(b"<")
         if start < 0:
             raise StatementError("no <OFX> element in the file", "line 1")
-        header_bytes = head[:start]
+        header_bytes = head[:start].removeprefix(b"\xef\xbb\xbf")
         header = {k.upper().decode(): v.decode("ascii", "replace") for k, v in HEADER_PAIR.findall(header_bytes)}
         if header_bytes.strip() and "OFXHEADER" not in header:
             raise StatementError("the text before <OFX> is not an OFX header", "line 1")
         encoding = self._sgml_encoding(header)
         stream.seek(start)
-        line = 1 + header_bytes.count(b"\n")
+        line = 1 + head[:start].count(b"\n")
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         stack: list[_Node] = []
         buf = ""
@@ -636,9 +636,9 @@ class _Reader:
         dtend_raw = ""
         if tranlist is not None:
             _check(tranlist)
-            dtstart = _date(tranlist.leaf("DTSTART"), "DTSTART", _where(tranlist.line))
+            dtstart = _date(tranlist.leaf("DTSTART"), "DTSTART", _where(tranlist.line), required=False)
             dtend_raw = tranlist.leaf("DTEND") or ""
-            dtend = _date(dtend_raw, "DTEND", _where(tranlist.line))
+            dtend = _date(dtend_raw, "DTEND", _where(tranlist.line), required=False)
         else:
             ledger = stmtrs.node("LEDGERBAL")
             dtend_raw = (ledger.leaf("DTASOF") if ledger is not None else "") or ""
@@ -757,14 +757,19 @@ class _Reader:
         if not stmt["yielded"]:
             yield self._statement(node, parent)
         ledger = node.node("LEDGERBAL")
-        if ledger is None:
-            raise StatementError(f"<{node.name}> has no LEDGERBAL", where)
         for agg in (node, ledger, node.node("BANKTRANLIST"), node.node("BANKTRANLISTP")):
             if agg is not None:
                 _check(agg)
-        balance = _amount(ledger.leaf("BALAMT"), "LEDGERBAL/BALAMT", _where(ledger.line))
-        _date(ledger.leaf("DTASOF"), "LEDGERBAL/DTASOF", _where(ledger.line))
-        if stmt["balance"] is None:
+        if ledger is None:
+            # Required by the spec, but it moves no money: the statement simply has no balance.
+            yield Warning("the statement gives no ledger (closing) balance", where)
+            balance = None
+        else:
+            balance = _amount(ledger.leaf("BALAMT"), "LEDGERBAL/BALAMT", _where(ledger.line))
+            _date(ledger.leaf("DTASOF"), "LEDGERBAL/DTASOF", _where(ledger.line), required=False)
+        if balance is None:
+            pass
+        elif stmt["balance"] is None:
             yield Warning(f"closing (ledger) balance {balance} {stmt['currency']}", where)
         elif stmt["balance"] != balance:
             raise StatementError(

@@ -205,7 +205,7 @@ def test_a_comma_is_the_radix_as_the_spec_allows():
     assert line.amount == Decimal("12")
 
 
-@pytest.mark.parametrize("amount", ["1,234.56", "1.234,56", "12-", "1 2x", "", "--1", "1e5"])
+@pytest.mark.parametrize("amount", ["1,234.56", "1.234,56", "1 234.56", "12-", "1 2x", "", "--1", "1e5", "."])
 def test_an_amount_with_grouping_or_garbage_is_refused_with_its_line(amount):
     error = refused(v1(trn(amount)))
     assert "TRNAMT" in error.message and error.where.startswith("line 16")
@@ -401,6 +401,37 @@ def test_a_refused_signon_refuses_the_file():
     data = v1(trn()).replace(b"<CODE>0<SEVERITY>INFO</STATUS><DTSERVER>",
                              b"<CODE>15500<SEVERITY>ERROR<MESSAGE>Bad password</STATUS><DTSERVER>")
     assert "sign-on" in refused(data).message
+
+
+def test_a_headerless_file_with_a_byte_order_mark_is_read_as_utf8():
+    data = v1(trn(more="<NAME>PLACEHOLDER"), head="").replace(b"PLACEHOLDER", "\u00c5sa".encode())
+    (line,) = kinds(read(b"\xef\xbb\xbf" + data), Line)
+    assert line.payer_name == "\u00c5sa"
+
+
+def test_a_statement_without_ledger_balance_or_period_is_accepted_with_a_warning():
+    data = v1(trn()).replace(b"<LEDGERBAL><BALAMT>10.00<DTASOF>20240131</LEDGERBAL>", b"").replace(
+        b"<DTSTART>20240101<DTEND>20240131", b"")
+    items = read(data)
+    (statement,) = kinds(items, Statement)
+    assert (statement.closing_balance, statement.period_start, statement.period_end) == (None, None, None)
+    assert len(kinds(items, Line)) == 1
+    assert [w.message for w in kinds(items, Warning)] == ["the statement gives no ledger (closing) balance"]
+
+
+def test_xml_credit_card_statement_with_pending_list():
+    stmt = _statement([_row(trntype="DEBIT", amount=Decimal("-12.50"), name="A & B <shop>")], kind="cc")
+    data = write_xml([stmt], cdata=True).replace(
+        b"</BANKTRANLIST>",
+        b"</BANKTRANLIST><BANKTRANLISTP><DTASOF>20240131</DTASOF><STMTTRNP><TRNTYPE>POS</TRNTYPE>"
+        b"<DTTRAN>20240130</DTTRAN><TRNAMT>-3.00</TRNAMT><NAME><![CDATA[CAF\xc3\x89]]></NAME></STMTTRNP>"
+        b"</BANKTRANLISTP>")
+    items = read(data)
+    (statement,) = kinds(items, Statement)
+    booked, pending = kinds(items, Line)
+    assert statement.account_type == "CREDITCARD"
+    assert (booked.payer_name, booked.kind, booked.status) == ("A & B <shop>", Kind.DEBIT, Status.BOOKED)
+    assert (pending.payer_name, pending.status, pending.amount) == ("CAF\u00c9", Status.PENDING, Decimal("-3.00"))
 
 
 def test_content_after_ofx_is_refused():
