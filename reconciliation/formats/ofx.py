@@ -103,6 +103,7 @@ CONTENT = {
 }
 CONTENT = {name: frozenset(names.split()) for name, names in CONTENT.items()}
 REPEATED = {"STMTTRN", "STMTTRNP"}
+XML_EVENTS = frozenset({"OFX", "SONRS", *TRNRS, *STATEMENTS, *TRANSACTIONS, *NOT_READ})
 TAG_NAMES = AGGREGATES.union(*CONTENT.values(), "CODE SEVERITY MESSAGE DTSERVER LANGUAGE TRNUID ORG FID".split())
 # In SGML text, "NAME>" or "/NAME>" with NAME a tag of ours is a tag that lost its "<": the spec
 # wants '>' in data written "&gt;", so this is damage, not data.
@@ -478,9 +479,11 @@ class _Reader:
             stack[-1].kids.append((inner.name, "", inner.line))
             stack[-1].kids.extend(inner.kids)
         node = stack.pop()
-        names = [n.name for n in stack]
-        path = "/" + "/".join(names + [name])
-        keep = yield from self._close(node, names, lambda: stack[-1], path)
+        keep = True
+        if name in AGGREGATES or name in NOT_READ or name in TRNRS:
+            names = [n.name for n in stack]
+            path = "/" + "/".join(names) + "/" + name
+            keep = yield from self._close(node, names, lambda: stack[-1], path)
         if keep and stack:
             stack[-1].kids.append(node)
 
@@ -497,12 +500,12 @@ class _Reader:
         attrs = dict(XML_ATTR.findall(pi.group(1))) if pi else {}
         if attrs.get(b"OFXHEADER", b"200") != b"200":
             raise StatementError(f"OFXHEADER=\"{attrs[b'OFXHEADER'].decode('ascii', 'replace')}\" is not an OFX 2 header", "header")
+        # Events only for the aggregates the reader acts on: the others are read as subtrees.
         parser = etree.XMLPullParser(
-            events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-            huge_tree=False, remove_comments=True, remove_pis=True)
+            events=("start", "end"), tag=sorted(XML_EVENTS), resolve_entities=False, no_network=True,
+            load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
         first = True
         skipped = 0
-        stack: list = []
         while True:
             raw = stream.read(CHUNK)
             try:
@@ -519,28 +522,22 @@ class _Reader:
                 raise StatementError(f"not well-formed XML: {error.msg}",
                                      _where((error.lineno or 0) + skipped)) from None
             for event, elem in events:
-                tag = elem.tag
-                if not isinstance(tag, str):
-                    continue
-                name = tag.upper()
+                name = elem.tag
                 line = (elem.sourceline or 0) + skipped
                 if event == "start":
-                    if not stack and name != "OFX":
-                        raise StatementError(f"the root element is <{tag}>, not <OFX>", _where(line))
-                    stack.append(elem)
+                    if name == "OFX" and elem.getparent() is not None:
+                        raise StatementError("<OFX> inside another element", _where(line))
                     if name in STATEMENTS:
                         self._open_statement(line)
                     elif name in TRANSACTIONS and self.stmt is not None and not self.stmt["yielded"]:
                         yield from self._begin_transaction(
-                            [_xml_node(e, skipped, shallow=True) for e in stack[-4:]])
+                            [_xml_node(e, skipped, shallow=True) for e in _xml_ancestors(elem)[-4:]])
                     continue
-                stack.pop()
-                if not (name in AGGREGATES or name in NOT_READ or name in TRNRS):
-                    continue
-                names = [e.tag.upper() for e in stack]
+                ancestors = _xml_ancestors(elem)[:-1]
+                names = [e.tag.upper() for e in ancestors]
                 path = "/" + "/".join(names + [name])
                 node = _xml_node(elem, skipped)
-                parent = stack[-1] if stack else None
+                parent = ancestors[-1] if ancestors else None
                 yield from self._close(node, names, lambda p=parent, k=skipped: _xml_node(p, k, shallow=True), path)
                 if name in TRANSACTIONS or name in NOT_READ:
                     elem.clear()
@@ -549,7 +546,7 @@ class _Reader:
             if not raw:
                 break
         if not self.closed:
-            raise StatementError("the file ends before </OFX>: truncated", "end of file")
+            raise StatementError("the file ends before </OFX> (truncated, or not an OFX document)", "end of file")
         yield from self._end_of_file(0)
 
     # ---- shared: what each aggregate means ---------------------------------------------------
@@ -664,11 +661,27 @@ class _Reader:
         stmt = self.stmt
         assert stmt is not None
         stmt["read"] += 1
-        _check(node, where)
-        leaves = {kid[0]: kid[1] for kid in node.kids if type(kid) is tuple}
+        allowed = CONTENT[node.name]
+        leaves: dict[str, str] = {}
+        aggs: dict[str, _Node] = {}
         for kid in node.kids:
-            if type(kid) is _Node and kid.name in CONTENT:
-                _check(kid, where)
+            if type(kid) is tuple:
+                name, seen = kid[0], leaves
+                if name not in leaves:
+                    leaves[name] = kid[1]
+                    seen = None
+            else:
+                name, seen = kid.name, aggs
+                if name not in aggs:
+                    aggs[name] = kid
+                    seen = None
+                    if name in CONTENT:
+                        _check(kid, where)
+            if name not in allowed and "." not in name:
+                raise StatementError(f"<{name}> has no place in <{node.name}> (an extension element's "
+                                     "name has a '.')", where)
+            if seen is not None:
+                raise StatementError(f"<{name}> appears twice in one <{node.name}>", where)
         pending = node.name == "STMTTRNP"
         trntype = (leaves.get("TRNTYPE") or "").upper()
         if trntype not in TRNTYPES:
@@ -684,8 +697,8 @@ class _Reader:
         _date(leaves.get("DTAVAIL"), "DTAVAIL", where, required=False)
         notes: list[str] = []
         currency = stmt["currency"]
-        converted = node.node("CURRENCY")
-        original = node.node("ORIGCURRENCY")
+        converted = aggs.get("CURRENCY")
+        original = aggs.get("ORIGCURRENCY")
         if converted is not None and original is not None:
             raise StatementError("a transaction has both CURRENCY and ORIGCURRENCY", where)
         for agg in (converted, original):
@@ -700,12 +713,12 @@ class _Reader:
                 currency = sym
             else:
                 notes.append(f"originally in {sym}, converted to {currency} at rate {rate}")
-        payee = node.node("PAYEE")
+        payee = aggs.get("PAYEE")
         payer_name = leaves.get("EXTDNAME") or leaves.get("NAME") or (
             (payee.leaf("NAME") or "") if payee is not None else "")
         payer_account = ""
         for tag in ("BANKACCTTO", "CCACCTTO"):
-            to = node.node(tag)
+            to = aggs.get(tag)
             if to is not None:
                 payer_account = to.leaf("ACCTID") or ""
                 if to.leaf("BANKID"):
@@ -812,6 +825,16 @@ def _stable_key(stmt: dict, parts: tuple) -> str:
     digest = hashlib.sha256("\x1f".join([stmt["account"], *values]).encode()).hexdigest()[:24]
     stmt["keys"][digest] += 1
     return f"{digest}:{stmt['keys'][digest]}"
+
+
+def _xml_ancestors(elem) -> list:
+    """The element and its ancestors, root first."""
+    chain = []
+    while elem is not None:
+        chain.append(elem)
+        elem = elem.getparent()
+    chain.reverse()
+    return chain
 
 
 def _xml_node(elem, skipped: int, shallow: bool = False) -> _Node:
