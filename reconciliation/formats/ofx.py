@@ -121,7 +121,8 @@ CHARSETS = {"1252": "cp1252", "ISO-8859-1": "latin-1", "8859-1": "latin-1", "NON
 DATETIME = re.compile(
     r"(\d{4})(\d{2})(\d{2})"
     r"(?:(\d{2})(\d{2})(?:(\d{2})(?:[.,](\d{1,6}))?)?)?"
-    r"\s*(?:\[\s*[+-]?\d{1,2}(?:[.:]\d{1,2})?\s*(?::[^\]]*)?\])?"
+    # The offset only says where the written date is; "-0500" seen from some servers passes too.
+    r"\s*(?:\[\s*[+-]?\d{1,4}(?:[.:]\d{1,2})?\s*(?::[^\]]*)?\])?"
 )
 AMOUNT = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")

@@ -189,8 +189,9 @@ def test_a_late_evening_time_keeps_the_date_written_in_its_own_offset():
     # 22:30 at -5 hours is 03:30 the next day in UTC; the bank's date is the 5th.
     (line,) = kinds(read(v1(trn(posted="20240105223000.000[-5:EST]"))), Line)
     assert line.booking_date == dt.date(2024, 1, 5)
-    (line,) = kinds(read(v1(trn(posted="20240105013000[+5.30:IST]"))), Line)
-    assert line.booking_date == dt.date(2024, 1, 5)
+    for posted in ("20240105013000[+5.30:IST]", "20240105013000[-0500]", "202401050130", "20240105013000.5[0]"):
+        (line,) = kinds(read(v1(trn(posted=posted))), Line)
+        assert line.booking_date == dt.date(2024, 1, 5)
 
 
 def test_dtuser_is_the_value_date_and_dtposted_the_booking_date():
@@ -263,6 +264,13 @@ def test_a_closing_tag_for_nothing_open_is_refused():
 def test_a_transaction_hidden_from_the_parse_is_caught_by_the_count():
     # The comment hides a whole STMTTRN from the parser; the byte scan still counts it.
     error = refused(v1(trn() + "<!-- " + trn(fitid="F2") + " -->\n"))
+    assert "2 <STMTTRN>/<STMTTRNP> opened in this statement but 1 read" in error.message
+
+
+def test_an_xml_transaction_hidden_in_a_comment_is_caught_by_the_count():
+    good = write_xml([_statement([_row(fitid="A"), _row(fitid="B")])])
+    start, end = good.index(b"<STMTTRN>"), good.index(b"</STMTTRN>") + len(b"</STMTTRN>")
+    error = refused(good[:start] + b"<!--" + good[start:end] + b"-->" + good[end:])
     assert "2 <STMTTRN>/<STMTTRNP> opened in this statement but 1 read" in error.message
 
 
