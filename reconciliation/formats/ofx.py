@@ -60,6 +60,7 @@ from typing import BinaryIO
 from .base import Item, Kind, Line, Notice, Statement, StatementError, Status, Warning
 
 CHUNK = 1 << 20
+MAX_DEPTH = 64  # OFX nests about ten deep; a deeper SGML stack is damage (and would cost quadratic time)
 
 STATEMENTS = {"STMTRS": "BANKACCTFROM", "CCSTMTRS": "CCACCTFROM"}
 TRNRS = {"STMTTRNRS", "CCSTMTTRNRS"}
@@ -424,6 +425,8 @@ class _Reader:
                     # An unknown tag with nothing after it: an aggregate if it is closed later,
                     # otherwise an empty element (settled when its parent closes).
                     stack.append(_Node(name, tag_line, known=False))
+                    if len(stack) > MAX_DEPTH:
+                        raise StatementError(f"elements nested more than {MAX_DEPTH} deep", _where(tag_line))
                 else:
                     leaf_name, leaf_line = name, tag_line
                     leaf_parts = [_unescape(text) if "&" in text else text]

@@ -442,6 +442,11 @@ def test_xml_credit_card_statement_with_pending_list():
     assert (pending.payer_name, pending.status, pending.amount) == ("CAF\u00c9", Status.PENDING, Decimal("-3.00"))
 
 
+def test_deep_sgml_nesting_is_refused_quickly():
+    error = refused(v1(trn(more="<X>" * 200_000)))
+    assert "nested more than 64 deep" in error.message
+
+
 def test_content_after_ofx_is_refused():
     assert "after </OFX>" in refused(v1(trn(), tail="</OFX>\n<STMTTRN>\n")).message
 
