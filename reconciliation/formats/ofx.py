@@ -12,18 +12,25 @@ an element the spec does not define there refuses the file: a damaged tag never 
 - Control: OFX has no counts or totals, so the reader makes its own: a byte-level scan counts the
   ``<STMTTRN>``/``<STMTTRNP>`` tags opened in each statement, and the parse must produce exactly
   that many rows (lines or notices), else the file is refused. A transaction that cannot be read
-  (no amount, a bad date) refuses the file with its line; nothing is skipped.
+  (no amount, a bad date, a TRNTYPE the spec does not list) refuses the file with its line;
+  nothing is skipped. In SGML a '>' in data must be written ``&gt;``, so text such as ``x/MEMO>``
+  (a tag that lost its '<') is refused as damage; a raw '&' that starts no entity is kept.
+- Text: v1 decodes by its header (ENCODING USASCII with CHARSET 1252, ISO-8859-1 or NONE as
+  Windows-1252, or another numeric code page; ENCODING UTF-8), a headerless body as UTF-8; a byte
+  the declared set cannot decode refuses the file with its line. v2 follows its XML declaration.
 - Statement: ``account`` is ACCTID as written, BANKID/BRANCHID and ACCTTYPE go to their own fields
   (CREDITCARD for a CCSTMTRS). OFX has no statement number, so ``sequence`` stays empty and
   ``statement_id`` is ``TRNUID/DTEND`` (``TRNUID/DTASOF`` of the ledger balance when the statement
   lists no transactions). ``closing_balance`` is LEDGERBAL; OFX gives no opening balance, so none
   is computed and no balance warning is possible. LEDGERBAL follows the transactions in the file;
   the same scan reads it so the Statement can come first, and the parse must find the same value.
+  A statement without LEDGERBAL, DTSTART or DTEND is read, with a Warning for the missing balance.
 - Line: TRNAMT is already signed from the account holder's side (3.2.9.2), so it is kept as is.
   FITID is the bank transaction id; without one, SRVRTID is used (``SRVRTID:<id>``), else the
   stable key ``ofx-key:<sha256 of account, DTPOSTED's date, amount, TRNTYPE, name, memo,
   reference>:<n>`` where n counts identical transactions in the statement, so two equal payments on
-  one day stay two (and a later statement repeating that day gives them the same keys).
+  one day stay two (and a later statement repeating that day gives them the same keys); a
+  Warning counts them. A FITID used twice in one statement is a Warning (the import keeps the first).
   Booking date DTPOSTED, value date DTUSER (else DTPOSTED); a date is the calendar date written
   in the file, i.e. the date in the file's own ``[offset:TZ]``, never shifted to UTC.
   NAME (EXTDNAME when given, PAYEE/NAME otherwise) is the payer, BANKACCTTO/CCACCTTO/ACCTID the
@@ -380,17 +387,19 @@ class _Reader:
                         if leaf_name is None:
                             raise StatementError("CDATA outside an element", _where(line))
                         leaf_parts.append(cdata)
-                        leaf_parts.append(_unescape(after) if "&" in after else after)
-                    elif leaf_name is not None:
+                    else:
                         after = m.group(6)
+                    if leaf_name is None and after.strip():
+                        raise StatementError(f"text {after.strip()[:30]!r} outside an element", _where(line))
+                    if leaf_name is not None:
+                        if ">" in after and _damaged(after):
+                            raise StatementError(f"<{leaf_name}> holds a damaged tag: {after.strip()[:40]!r}",
+                                                 _where(line))
                         leaf_parts.append(_unescape(after) if "&" in after else after)
                     line += m.group(0).count("\n")
                     continue
                 if leaf_name is not None:
-                    value = "".join(leaf_parts).strip()
-                    if ">" in value and _damaged(value):
-                        raise StatementError(f"<{leaf_name}> holds a damaged tag: {value[:40]!r}", _where(leaf_line))
-                    stack[-1].kids.append((leaf_name, value, leaf_line))
+                    stack[-1].kids.append((leaf_name, "".join(leaf_parts).strip(), leaf_line))
                     last_leaf, leaf_name = leaf_name, None
                 name = name.upper()
                 tag_line = line
@@ -428,6 +437,8 @@ class _Reader:
                     if len(stack) > MAX_DEPTH:
                         raise StatementError(f"elements nested more than {MAX_DEPTH} deep", _where(tag_line))
                 else:
+                    if ">" in text and _damaged(text):
+                        raise StatementError(f"<{name}> holds a damaged tag: {text.strip()[:40]!r}", _where(tag_line))
                     leaf_name, leaf_line = name, tag_line
                     leaf_parts = [_unescape(text) if "&" in text else text]
             buf = buf[pos:]

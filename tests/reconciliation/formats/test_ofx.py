@@ -229,6 +229,13 @@ def test_entities_and_windows_1252_text_are_decoded():
     assert (line.payer_name, line.remittance) == ("Caf\u00e9 & Bar <1>", "r\u00e9f 12")
 
 
+def test_an_escaped_or_plain_greater_than_is_data_but_a_tag_that_lost_its_opening_is_damage():
+    (line,) = kinds(read(v1(trn(more="<NAME>FI&gt;<MEMO>A > B"))), Line)
+    assert (line.payer_name, line.remittance) == ("FI>", "A > B")
+    error = refused(v1(trn(more="<NAME>SHOP</NAME><MEMO>rent/MEMO>")))
+    assert "damaged tag" in error.message and error.where == "line 16"
+
+
 def test_utf8_encoding_header_is_honoured():
     head = V1_HEAD.replace("ENCODING:USASCII", "ENCODING:UTF-8")
     data = v1(trn(amount="5", more="<NAME>PLACEHOLDER"), head=head).replace(
