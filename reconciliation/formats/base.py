@@ -62,6 +62,9 @@ class Statement:
     opening_balance: Decimal | None = None
     closing_balance: Decimal | None = None
     where: str = ""
+    bank_id: str = ""  # the bank's code where the file names it apart from the account (OFX BANKID)
+    branch_id: str = ""  # the branch's code where the file names it (OFX BRANCHID)
+    account_type: str = ""  # as the file names it: CHECKING, SAVINGS, CREDITCARD, ...
 
 
 @dataclass(frozen=True, slots=True)
