@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import subprocess
@@ -11,11 +12,13 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench import camt_read as camt_bench
 from reconciliation.formats import (
     Kind,
     Line,
@@ -748,3 +751,101 @@ def test_comments_processing_instructions_and_cdata_inside_an_amount_read_as_xml
         data = plain.replace(b'<Amt Ccy="EUR">5.50</Amt>', b'<Amt Ccy="EUR">' + inside + b"</Amt>")
         assert data != plain
         assert [ln.amount for ln in of(read_bytes(data), Line)][3] == D("-5.50")
+
+
+# --- the quick path reads every entry as the full reading does --------------------------------
+# The reader reads an ordinary entry in one pass (``quick_entry``) and hands anything else to
+# ``full_entry``; switched off, every entry goes through ``full_entry``. Both must give the same
+# items, warnings and errors on every file.
+
+
+def outcome(data: bytes, quick: bool = True):
+    """The items read, or the error (its text: message and place)."""
+    patches = [] if quick else [mock.patch.object(
+        camt._StatementState, "quick_entry", lambda self, ntry: None)]
+    with contextlib.ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        try:
+            return read_bytes(data)
+        except StatementError as error:
+            return f"StatementError: {error}"
+
+
+def quick_count(data: bytes) -> int:
+    """How many entries the quick path read."""
+    count = 0
+    quick_entry = camt._StatementState.quick_entry
+
+    def counting(self, ntry):
+        nonlocal count
+        result = quick_entry(self, ntry)
+        count += result is not None
+        return result
+
+    with mock.patch.object(camt._StatementState, "quick_entry", counting):
+        read_bytes(data)
+    return count
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ALL_VERSIONS), st.lists(statements(), min_size=1, max_size=3))
+def test_the_quick_path_reads_written_files_as_the_full_reading(message_version, drawn):
+    message, version = message_version
+    written = w.write(message, version, [stmt for stmt, _ in drawn])
+    assert outcome(written) == outcome(written, quick=False)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ALL_VERSIONS), statements(), st.data())
+def test_the_quick_path_reads_damaged_files_as_the_full_reading(message_version, drawn, data):
+    message, version = message_version
+    stmt, _ = drawn
+    written = w.write(message, version, [stmt])
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(written) - 1))
+        length = data.draw(st.integers(0, 12))
+        written = written[:position] + data.draw(st.binary(max_size=6)) + written[
+            position + length:]
+    assert outcome(written) == outcome(written, quick=False)
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("camt05*/*.xml")), ids=lambda p: p.name)
+def test_the_quick_path_reads_the_samples_as_the_full_reading(path):
+    raw = path.read_bytes()
+    assert outcome(raw) == outcome(raw, quick=False)
+
+
+def test_the_quick_path_reads_the_bench_file_as_the_full_reading(tmp_path):
+    """The bench's file: credits with counterparties and remittance, batches (some with
+    charges deducted, a fee line), fees, returned direct debits, pending entries."""
+    path = tmp_path / "bench.xml"
+    camt_bench.write_file(str(path), 600)
+    raw = path.read_bytes()
+    items = outcome(raw)
+    assert items == outcome(raw, quick=False)
+    lines = of(items, Line)
+    assert {line.kind for line in lines} == {Kind.CREDIT, Kind.DEBIT, Kind.FEE, Kind.REVERSAL}
+    assert any(line.bank_transaction_id.endswith("/charges") for line in lines)
+    assert any(line.batch for line in lines) and any(line.payer_name for line in lines)
+    # it is not vacuous: all entries but each statement's first are read by the quick path
+    assert quick_count(raw) == 599
+
+
+def test_the_quick_path_leaves_unusual_entries_to_the_full_reading():
+    """Date-times, an entry in another currency and a repeated element: the full reading reads
+    (or refuses) them, with the same result."""
+    stmt = sample_statement(entries=[
+        w.Entry(D("1.00"), True, booking=date(2026, 1, 2), acct_ref=f"R{n}") for n in range(4)])
+    data = w.write("053", 8, [stmt])
+    date_times = data.replace(b"<Dt>2026-01-02</Dt>", b"<DtTm>2026-01-02T23:30:00-05:00</DtTm>")
+    foreign = data.replace(b'<Amt Ccy="EUR">1.00</Amt>', b'<Amt Ccy="USD">1.00</Amt>')
+    twice = data.replace(b"<AcctSvcrRef>R2</AcctSvcrRef>",
+                         b"<AcctSvcrRef>R2</AcctSvcrRef><AcctSvcrRef>R9</AcctSvcrRef>")
+    for variant in (date_times, foreign, twice):
+        assert variant != data
+        assert outcome(variant) == outcome(variant, quick=False)
+    assert [ln.booking_date for ln in of(read_bytes(date_times), Line)] == [date(2026, 1, 2)] * 4
+    assert [w.message for w in of(read_bytes(foreign), Warning)].count(
+        "entry in USD on an account in EUR") == 4
+    assert "AcctSvcrRef is given 2 times" in outcome(twice)
