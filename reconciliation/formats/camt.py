@@ -245,8 +245,8 @@ class _Reader:
         self.qp = _Paths(self.ns)
         self.ntry_tag = self.ns + "Ntry"
         self.t = _Tags(self.ns)
-        self.entry_slots = {self.ns + name: i for i, name in enumerate(_ENTRY_SLOTS)}
-        self.tx_slots = {self.ns + name: i for i, name in enumerate(_TX_SLOTS)}
+        self.entry_tags = tuple(self.ns + name for name in _ENTRY_SLOTS)
+        self.tx_tags = tuple(self.ns + name for name in _TX_SLOTS)
 
     def _is_statement(self, elem) -> bool:
         parent = elem.getparent()
@@ -255,10 +255,10 @@ class _Reader:
         )
 
 
-# The children the quick path reads, by position in its slots (see _StatementState.quick_entry).
+# The children the quick path reads, in the order it takes them (see quick_entry).
 _ENTRY_SLOTS = (
     "Amt", "CdtDbtInd", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryRef", "BkTxCd",
-    "AddtlNtryInf", "NtryDtls", "AmtDtls", "Chrgs",
+    "AddtlNtryInf", "NtryDtls", "AmtDtls",
 )
 _TX_SLOTS = TX_SINGLE  # Refs, Amt, CdtDbtInd, AmtDtls, BkTxCd, RltdPties, RmtInf, RtrInf, AddtlTxInf
 
@@ -270,15 +270,13 @@ class _Tags:
         for name in (
             "Cd", "Dt", "DtTm", "Domn", "Fmly", "SubFmlyCd", "Prtry", "Btch", "NbOfTxs", "TxDtls",
             "Dbtr", "Cdtr", "DbtrAcct", "CdtrAcct", "Nm", "Pty", "Agt", "Id", "IBAN", "Othr",
-            "EndToEndId", "AcctSvcrRef", "Ustrd", "Strd", "Chrgs", "RfrdDocInf", "AddtlRmtInf",
+            "EndToEndId", "AcctSvcrRef", "Ustrd", "Strd", "Chrgs", "RfrdDocInf", "AddtlRmtInf", "AmtDtls",
         ):
             setattr(self, name, ns + name)
         # paths, as tuples of tags
         self.name = (ns + "Nm",)
-        self.pty_name = (ns + "Pty", ns + "Nm")
-        self.agt_name = (ns + "Agt", ns + "FinInstnId", ns + "Nm")
-        self.iban = (ns + "Id", ns + "IBAN")
-        self.othr_id = (ns + "Id", ns + "Othr", ns + "Id")
+        self.fin_name = (ns + "FinInstnId", ns + "Nm")
+        self.id = (ns + "Id",)
         self.creditor_ref = (ns + "CdtrRefInf", ns + "Ref")
         self.nb = (ns + "Nb",)
         self.reason_code = (ns + "Rsn", ns + "Cd")
@@ -563,16 +561,12 @@ class _StatementState:
         the tests compare the two on every file they write."""
         r = self.r
         t = r.t
-        slots = [None] * 13
-        entry_slots = r.entry_slots
-        for child in ntry:
-            i = entry_slots.get(child.tag)
-            if i is not None:
-                if slots[i] is not None:
-                    return None
-                slots[i] = child
+        children = list(ntry)
+        kids = dict(zip([child.tag for child in children], children, strict=True))
+        if len(kids) != len(children):  # a repeated element: refused, or read, there
+            return None
         (amt, indicator_elem, reversal_elem, sts, booking_elem, value_elem, acct_ref_elem,
-         ntry_ref_elem, code_elem, info_elem, group, amt_details, _) = slots
+         ntry_ref_elem, code_elem, info_elem, group, amt_details) = map(kids.get, r.entry_tags)
         if amt is None or indicator_elem is None or sts is None or amt_details is not None:
             return None
         statement = self.statement
@@ -635,22 +629,16 @@ class _StatementState:
         details = []  # the slots of each TxDtls, with the element
         btch = None
         if group is not None:
-            tx_slots = r.tx_slots
+            tx_tags = r.tx_tags
             TxDtls = t.TxDtls
             for tx in group:
                 tag = tx.tag
                 if tag == TxDtls:
-                    kids = [None] * 10
-                    for child in tx:
-                        i = tx_slots.get(child.tag)
-                        if i is not None:
-                            if kids[i] is not None:
-                                return None
-                            kids[i] = child
-                    if kids[3] is not None:  # AmtDtls
+                    children = list(tx)
+                    kids = dict(zip([child.tag for child in children], children, strict=True))
+                    if len(kids) != len(children) or t.AmtDtls in kids:
                         return None
-                    kids[9] = tx
-                    details.append(kids)
+                    details.append((*map(kids.get, tx_tags), tx))
                 elif tag == t.Btch:
                     if btch is not None:
                         return None
@@ -772,10 +760,22 @@ class _StatementState:
                     elif tag == role_acct and acct is None:
                         acct = child
                 if party is not None:
-                    payer_name = (_path_text(party, t.name) or _path_text(party, t.pty_name)
-                                  or _path_text(party, t.agt_name))
+                    # Nm, else Pty/Nm, else Agt/FinInstnId/Nm (the first of each)
+                    name, pty, agt = _firsts(party, t.Nm, t.Pty, t.Agt)
+                    payer_name = _text(name)
+                    if not payer_name and pty is not None:
+                        payer_name = _path_text(pty, t.name)
+                    if not payer_name and agt is not None:
+                        payer_name = _path_text(agt, t.fin_name)
                 if acct is not None:
-                    payer_account = _path_text(acct, t.iban) or _path_text(acct, t.othr_id)
+                    # Id/IBAN, else Id/Othr/Id (the first of each)
+                    for child in acct:
+                        if child.tag == t.Id:
+                            iban, other, _ = _firsts(child, t.IBAN, t.Othr, None)
+                            payer_account = _text(iban)
+                            if not payer_account and other is not None:
+                                payer_account = _path_text(other, t.id)
+                            break
             if refs is not None:
                 for child in refs:
                     if child.tag == t.EndToEndId:
@@ -1288,6 +1288,22 @@ def _last_two(elem, first: str, second: str) -> tuple:
     return one, two
 
 
+def _firsts(elem, first: str, second: str, third: str | None) -> tuple:
+    """The first child of ``elem`` with each of three tags (None where there is none)."""
+    one = two = three = None
+    for child in elem:
+        tag = child.tag
+        if tag == first:
+            if one is None:
+                one = child
+        elif tag == second:
+            if two is None:
+                two = child
+        elif tag == third and three is None:
+            three = child
+    return one, two, three
+
+
 def _nowhere(elem) -> str:
     return ""
 
@@ -1312,6 +1328,10 @@ def _quick_amount(elem, currency: str) -> Decimal | None:
     if elem.get("Ccy") != currency:
         return None
     raw = (elem.text or "").strip()
+    integer, dot, fraction = raw.partition(".")
+    if (dot and raw.isascii() and integer.isdigit() and fraction.isdigit()
+            and len(fraction) <= MINOR_UNITS.get(currency, 2) and len(raw) <= 19):
+        return Decimal(raw)  # the usual "1234.50": within every limit checked below
     match = DECIMAL.match(raw)
     if match is None:
         return None
@@ -1330,7 +1350,7 @@ def _quick_date(elem, t: _Tags) -> date | None:
     if inner.tag != t.Dt:
         return None
     raw = (inner.text or "").strip()
-    if len(raw) != 10 or not raw.isascii():
+    if not _looks_iso(raw):
         return None
     try:
         return date.fromisoformat(raw)
@@ -1357,9 +1377,16 @@ def _kind(amount: Decimal, family: str, sub: str, reversal: bool, returned: bool
     return Kind.CREDIT if amount > 0 or (amount == 0) else Kind.DEBIT
 
 
+def _looks_iso(raw: str) -> bool:
+    """Whether ``date.fromisoformat`` may be trusted with ``raw``: YYYY-MM-DD in ASCII (it
+    also takes week dates such as 2026-W01-1 and basic forms such as 20260102T0, which an
+    ISODate is not)."""
+    return len(raw) == 10 and raw.isascii() and raw[4] == "-" and raw[7] == "-"
+
+
 def _parse_date(raw: str, where) -> date:
     """The calendar day of an ISODate or ISODateTime as written (its own zone)."""
-    if len(raw) == 10 and raw.isascii():
+    if _looks_iso(raw):
         try:
             return date.fromisoformat(raw)
         except ValueError:

@@ -849,3 +849,14 @@ def test_the_quick_path_leaves_unusual_entries_to_the_full_reading():
     assert [w.message for w in of(read_bytes(foreign), Warning)].count(
         "entry in USD on an account in EUR") == 4
     assert "AcctSvcrRef is given 2 times" in outcome(twice)
+
+
+@pytest.mark.parametrize("day", ["2026-W01-6", "20260103T0"])
+def test_a_week_date_or_a_basic_form_is_not_an_iso_date(day):
+    """ISODate is YYYY-MM-DD; Python's date.fromisoformat also takes other ISO 8601 forms of
+    the same length. The third entry (read by the quick path until its date) is refused."""
+    data = written().replace(b"<Dt>2026-01-03</Dt>", f"<Dt>{day}</Dt>".encode())
+    assert day.encode() in data
+    with pytest.raises(StatementError, match="is not an ISO date") as raised:
+        read_bytes(data)
+    assert "Ntry[3]/BookgDt/Dt" in raised.value.where
