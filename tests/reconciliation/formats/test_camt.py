@@ -860,3 +860,67 @@ def test_a_week_date_or_a_basic_form_is_not_an_iso_date(day):
     with pytest.raises(StatementError, match="is not an ISO date") as raised:
         read_bytes(data)
     assert "Ntry[3]/BookgDt/Dt" in raised.value.where
+
+
+def rich_entry(n: int, version: int, txs: str, code: str = "") -> str:
+    status = "<Sts><Cd>BOOK</Cd></Sts>" if version >= 8 else "<Sts>BOOK</Sts>"
+    code = code or ("<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd>"
+                    "</Fmly></Domn><Prtry><Cd>X1</Cd></Prtry></BkTxCd>")
+    return (f"<Ntry><NtryRef>N{n}</NtryRef><Amt Ccy=\"EUR\">{{amount}}</Amt>"
+            f"<CdtDbtInd>CRDT</CdtDbtInd>{status}<BookgDt><Dt>2026-01-02</Dt></BookgDt>"
+            f"{code}<NtryDtls>{txs}</NtryDtls><AddtlNtryInf>same</AddtlNtryInf></Ntry>")
+
+
+def rich_tx(version: int, amount: str, name: str, extra: str = "") -> str:
+    party = f"<Pty><Nm>{name}</Nm></Pty>" if version >= 8 else f"<Nm>{name}</Nm>"
+    return (
+        f"<TxDtls><Refs><EndToEndId>notprovided</EndToEndId></Refs>"
+        f"<Amt Ccy=\"EUR\">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
+        "<BkTxCd><Prtry><Cd>OWN</Cd></Prtry></BkTxCd>"
+        f"<RltdPties><Cdtr>{party}</Cdtr><Dbtr>{party}</Dbtr>"
+        "<DbtrAcct><Id><Othr><Id>ACC-9</Id></Othr></Id></DbtrAcct></RltdPties>"
+        "<RmtInf><Ustrd>one</Ustrd><Ustrd> </Ustrd><Ustrd>two</Ustrd><Strd><RfrdDocInf><Nb>D-1"
+        "</Nb></RfrdDocInf><RfrdDocInf><Nb>same</Nb></RfrdDocInf><CdtrRefInf><Ref>RF18</Ref>"
+        "</CdtrRefInf><AddtlRmtInf>same</AddtlRmtInf></Strd><Strd><AddtlRmtInf>more"
+        "</AddtlRmtInf></Strd></RmtInf>"
+        f"<RtrInf><Rsn><Prtry>P9</Prtry></Rsn></RtrInf>{extra}<AddtlTxInf>one two</AddtlTxInf>"
+        "</TxDtls>")
+
+
+@pytest.mark.parametrize("version", [2, 4, 8, 10])
+def test_the_quick_path_reads_rich_entries_as_the_full_reading(version):
+    """What the writer never writes: proprietary codes, an agent's name, an Othr account,
+    several Ustrd, Strd, referred documents, repeated remittance texts, proprietary return
+    reasons; and entries the quick path leaves (a repeated NtryDtls, a date-time)."""
+    ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
+    agent = ("<Agt><FinInstnId><Nm>Bank Agent</Nm></FinInstnId></Agt>" if version >= 8
+             else "<Nm>Bank Agent</Nm>")
+    entries = [
+        rich_entry(1, version, rich_tx(version, "5.00", "First")).format(amount="5.00"),
+        rich_entry(2, version, rich_tx(version, "1.50", "Ann") + rich_tx(version, "2.50", "Bob"))
+        .format(amount="4.00"),
+        rich_entry(3, version, rich_tx(version, "7.00", "x").replace(
+            "<Pty><Nm>x</Nm></Pty>" if version >= 8 else "<Nm>x</Nm>", agent))
+        .format(amount="7"),
+        rich_entry(4, version, rich_tx(version, "1.00", "C").replace(
+            "<BkTxCd><Prtry><Cd>OWN</Cd></Prtry></BkTxCd>", ""),
+            code="<BkTxCd><Prtry><Cd>P-1</Cd></Prtry></BkTxCd>").format(amount="1.00"),
+        rich_entry(5, version, rich_tx(version, "3.00", "D")).format(amount="3.00").replace(
+            "</NtryDtls>", "</NtryDtls><NtryDtls/>"),
+        rich_entry(6, version, rich_tx(version, "2.00", "E")).format(amount="2.00").replace(
+            "<Dt>2026-01-02</Dt>", "<DtTm>2026-01-02T08:00:00</DtTm>"),
+    ]
+    data = (f'<Document xmlns="{ns}"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt>'
+            "<Id>S</Id><CreDtTm>2026-01-02T06:00:00</CreDtTm><Acct><Id><IBAN>NL77ABNA0574908765"
+            f"</IBAN></Id><Ccy>EUR</Ccy></Acct>{''.join(entries)}</Stmt></BkToCstmrStmt>"
+            "</Document>").encode()
+    items = outcome(data)
+    assert items == outcome(data, quick=False)
+    lines = of(items, Line)
+    assert len(lines) == 7
+    assert quick_count(data) == 3  # entries 2, 3 and 4
+    ann = lines[1]
+    assert (ann.payer_name, ann.payer_account, ann.reference, ann.return_code, ann.bank_code) == (
+        "Ann", "ACC-9", "RF18", "P9", "OWN")  # the line's own code before the entry's
+    assert ann.remittance == "one two / D-1 / same / more"
+    assert lines[3].payer_name == "Bank Agent" and lines[4].bank_code == "P-1"
