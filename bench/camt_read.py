@@ -271,22 +271,31 @@ def main() -> int:
         child(*args.child)
         return 0
 
+    return run(args.entries, args.repeat, args.file, args.profile)
+
+
+def bench(scale: float) -> None:
+    """`make bench`: 1,000,000 entries at scale 1 (one run of each), with the others."""
+    print("camt.053 read against a parse-only pass of the same hardened parser:")
+    run(int(1_000_000 * scale), repeat=1 if scale >= 0.5 else 3)
+
+
+def run(entries: int, repeat: int = 3, path: str | None = None, profile_only: bool = False) -> int:
     tmp = None
-    path = args.file
     if path is None:
         tmp = tempfile.mkdtemp(prefix="camt_read_")
         path = os.path.join(tmp, "camt053.xml")
     try:
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             start = time.perf_counter()
-            write_file(path, args.entries)
-            print(f"wrote {args.entries:,} entries ({os.path.getsize(path) / 2**20:,.0f} MiB) "
+            write_file(path, entries)
+            print(f"wrote {entries:,} entries ({os.path.getsize(path) / 2**20:,.0f} MiB) "
                   f"in {time.perf_counter() - start:.1f} s: {path}")
-        if args.profile:
+        if profile_only:
             profile(path, 30)
             return 0
         base, read = [], []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             base.append(spawn("baseline", path))
             read.append(spawn("read", path))
         b = statistics.median(r["seconds"] for r in base)
@@ -294,7 +303,7 @@ def main() -> int:
         pairs = statistics.median(r["seconds"] / q["seconds"] for r, q in zip(read, base, strict=True))
         entries, lines = base[0]["entries"], read[0]["lines"]
         print(f"camt.053, {entries:,} entries, {lines:,} lines, {read[0]['warnings']} warnings "
-              f"(medians of {args.repeat} runs)")
+              f"(medians of {repeat} runs)")
         print(f"  parse-only baseline: {b:.2f} s ({entries / b:,.0f} entries/s), "
               f"peak RSS {max(r['peak_rss_mib'] for r in base):,.0f} MiB   "
               f"[runs: {_runs(base)}]")
