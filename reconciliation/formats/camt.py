@@ -244,12 +244,44 @@ class _Reader:
         self.tx_single = frozenset(self.ns + name for name in TX_SINGLE)
         self.qp = _Paths(self.ns)
         self.ntry_tag = self.ns + "Ntry"
+        self.t = _Tags(self.ns)
+        self.entry_tags = tuple(self.ns + name for name in _ENTRY_SLOTS)
+        self.tx_tags = tuple(self.ns + name for name in _TX_SLOTS)
 
     def _is_statement(self, elem) -> bool:
         parent = elem.getparent()
         return parent is not None and parent.tag == self.ns + self.msg_name and (
             parent.getparent() is not None and parent.getparent().tag == self.ns + "Document"
         )
+
+
+# The children the quick path reads, in the order it takes them (see quick_entry).
+_ENTRY_SLOTS = (
+    "Amt", "CdtDbtInd", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryRef", "BkTxCd",
+    "AddtlNtryInf", "NtryDtls", "AmtDtls",
+)
+_TX_SLOTS = TX_SINGLE  # Refs, Amt, CdtDbtInd, AmtDtls, BkTxCd, RltdPties, RmtInf, RtrInf, AddtlTxInf
+
+
+class _Tags:
+    """The namespace-qualified tags the quick path compares, made once per file."""
+
+    def __init__(self, ns: str):
+        for name in (
+            "Cd", "Dt", "DtTm", "Domn", "Fmly", "SubFmlyCd", "Prtry", "Btch", "NbOfTxs", "TxDtls",
+            "Dbtr", "Cdtr", "DbtrAcct", "CdtrAcct", "Nm", "Pty", "Agt", "Id", "IBAN", "Othr",
+            "EndToEndId", "AcctSvcrRef", "Ustrd", "Strd", "Chrgs", "RfrdDocInf", "AddtlRmtInf", "AmtDtls",
+        ):
+            setattr(self, name, ns + name)
+        # paths, as tuples of tags
+        self.name = (ns + "Nm",)
+        self.fin_name = (ns + "FinInstnId", ns + "Nm")
+        self.id = (ns + "Id",)
+        self.creditor_ref = (ns + "CdtrRefInf", ns + "Ref")
+        self.nb = (ns + "Nb",)
+        self.reason_code = (ns + "Rsn", ns + "Cd")
+        self.reason_prtry = (ns + "Rsn", ns + "Prtry")
+        self.acct_ref = (ns + "AcctSvcrRef",)
 
 
 class _Paths(dict):
@@ -495,7 +527,314 @@ class _StatementState:
                         "it once", where(elem))
         return kids
 
-    def entry(self, ntry) -> Iterator[Item]:
+    def count(self, indicator: str, value: Decimal, signed: Decimal, status: Status,
+              own_currency: bool) -> None:
+        """Add an entry to the totals TxsSummry and the balances are checked against."""
+        totals = self.totals[indicator]
+        totals[0] += 1
+        totals[1] += value
+        if status is Status.BOOKED:
+            booked = self.booked_totals[indicator]
+            booked[0] += 1
+            booked[1] += value
+            if own_currency:
+                self.booked_sum += signed
+
+    # -- entries: the quick path ------------------------------------------------------------
+
+    def entry(self, ntry) -> Iterator[Item] | list[Item]:
+        """The items of one entry: read in one pass when it is an ordinary one, else (and
+        always for the statement's first entry, an entry that warns or is wrong) by
+        ``full_entry``, which says what is wrong and where."""
+        if self.statement is not None:
+            quick = self.quick_entry(ntry)
+            if quick is not None:
+                return quick
+        return self.full_entry(ntry)
+
+    def quick_entry(self, ntry) -> list[Item] | None:
+        """The lines of an ordinary entry, read with one pass over its children and no lookup
+        by path; or None, having changed nothing, for anything else: a missing, repeated or
+        malformed element, a date-time, an entry in another currency, several NtryDtls, a
+        Btch total, AmtDtls, details that do not add up to the entry (charges), ids already
+        used. ``full_entry`` then reads the entry and gives the same lines, warnings or error:
+        the tests compare the two on every file they write."""
+        r = self.r
+        t = r.t
+        children = list(ntry)
+        kids = dict(zip([child.tag for child in children], children, strict=True))
+        if len(kids) != len(children):  # a repeated element: refused, or read, there
+            return None
+        (amt, indicator_elem, reversal_elem, sts, booking_elem, value_elem, acct_ref_elem,
+         ntry_ref_elem, code_elem, info_elem, group, amt_details) = map(kids.get, r.entry_tags)
+        if amt is None or indicator_elem is None or sts is None or amt_details is not None:
+            return None
+        statement = self.statement
+        currency = statement.currency
+        value = _quick_amount(amt, currency)
+        if value is None:
+            return None
+        indicator = (indicator_elem.text or "").strip()
+        if indicator == "CRDT":
+            signed = value
+        elif indicator == "DBIT":
+            signed = -value if value else value
+        else:
+            return None
+        reversal = False
+        if reversal_elem is not None:
+            raw = (reversal_elem.text or "").strip()
+            if raw in ("true", "1"):
+                reversal = True
+            elif raw not in ("false", "0"):
+                return None
+        if r.version >= 8:
+            code = None
+            for child in sts:
+                if child.tag == t.Cd:
+                    code = (child.text or "").strip()
+                    break
+        elif len(sts):
+            return None
+        else:
+            code = (sts.text or "").strip()
+        status = STATUSES.get(code)
+        if status is None:
+            return None
+        booking = value_date = None
+        if booking_elem is not None:
+            booking = _quick_date(booking_elem, t)
+            if booking is None:
+                return None
+        if value_elem is not None:
+            value_date = _quick_date(value_elem, t)
+            if value_date is None:
+                return None
+        day = booking or value_date
+        if day is None:
+            return None
+        value_date = value_date or booking
+
+        index = self.entries + 1
+        base_path = f"{self.path}/Ntry[{index}]"
+        entry_where = f"{base_path} (line {ntry.sourceline})"
+        acct_ref = _text(acct_ref_elem)
+        entry_ref = acct_ref or _text(ntry_ref_elem)
+        entry_id = acct_ref or _stable_key(statement, index, signed, day)
+        entry_code = self._bank_code(code_elem)
+        entry_info = _text(info_elem)
+        account = statement.account
+        statement_id = statement.statement_id
+
+        details = []  # the slots of each TxDtls, with the element
+        btch = None
+        if group is not None:
+            tx_tags = r.tx_tags
+            TxDtls = t.TxDtls
+            for tx in group:
+                tag = tx.tag
+                if tag == TxDtls:
+                    children = list(tx)
+                    kids = dict(zip([child.tag for child in children], children, strict=True))
+                    if len(kids) != len(children) or t.AmtDtls in kids:
+                        return None
+                    details.append((*map(kids.get, tx_tags), tx))
+                elif tag == t.Btch:
+                    if btch is not None:
+                        return None
+                    btch = tx
+            if btch is not None:
+                if not details or len(btch) != 1 or btch[0].tag != t.NbOfTxs:
+                    return None
+                count = (btch[0].text or "").strip()
+                if not NUMBER.match(count) or int(count) != len(details):
+                    return None
+
+        own = []
+        for kids in details:
+            tx_amt = kids[1]
+            if tx_amt is None:
+                own = None
+                break
+            tx_value = _quick_amount(tx_amt, currency)
+            if tx_value is None:
+                return None
+            sign_elem = kids[2]
+            tx_sign = indicator if sign_elem is None else (sign_elem.text or "").strip()
+            if tx_sign == "CRDT":
+                own.append(tx_value)
+            elif tx_sign == "DBIT":
+                own.append(-tx_value)
+            else:
+                return None
+        if own is None:  # a batch without its own amounts in the entry's currency
+            return None
+        notes = ()
+        lines = []
+        if details:
+            difference = signed - sum(own, Decimal(0))
+            if difference:
+                try:
+                    charges = self._charges(
+                        ntry, [(kids[9], None, None) for kids in details], currency, _nowhere)
+                except StatementError:
+                    return None
+                if difference not in charges:
+                    return None  # a difference to warn about
+            batch = len(details) > 1
+            if batch:
+                tx_refs = [_path_text(kids[0], t.acct_ref) if kids[0] is not None else ""
+                           for kids in details]
+                distinct = all(tx_refs) and len(set(tx_refs)) == len(tx_refs)
+                for position, kids in enumerate(details, 1):
+                    line_id = tx_refs[position - 1] if distinct else f"{entry_id}/{position}"
+                    where = (f"{base_path}/NtryDtls/TxDtls[{position}] "
+                             f"(line {kids[9].sourceline})")
+                    line = self.quick_line(
+                        kids, own[position - 1], line_id, True, reversal, entry_code,
+                        entry_info, account, statement_id, value_date, currency, status,
+                        booking, entry_ref, notes, where)
+                    lines.append(line)
+            else:
+                line = self.quick_line(
+                    details[0], own[0], entry_id, False, reversal, entry_code, entry_info,
+                    account, statement_id, value_date, currency, status, booking, entry_ref,
+                    notes, entry_where)
+                lines.append(line)
+            if difference:
+                lines.append(Line(
+                    account, statement_id, value_date, difference, currency,
+                    f"{entry_id}/charges", Kind.FEE, status, booking,
+                    remittance=f"charges deducted from the entry ({currency} {-difference})"
+                    if difference < 0 else f"charges credited with the entry ({currency} "
+                    f"{difference})",
+                    bank_code=entry_code[0], entry_ref=entry_ref, batch=batch, notes=notes,
+                    where=entry_where))
+        else:
+            line = self.quick_line(
+                None, signed, entry_id, False, reversal, entry_code, entry_info, account,
+                statement_id, value_date, currency, status, booking, entry_ref, notes,
+                entry_where)
+            lines.append(line)
+
+        seen = r.seen_ids.setdefault(account, {})
+        keys = []
+        for line in lines:
+            key = _id_key(line.bank_transaction_id)
+            if key in seen or key in keys:
+                return None
+            keys.append(key)
+
+        # Nothing refused the entry: count it.
+        self.entries = index
+        self.count(indicator, value, signed, status, True)
+        for key, line in zip(keys, lines, strict=True):
+            seen[key] = hash((line.amount, currency, day))
+        return lines
+
+    def quick_line(self, kids, amount, line_id, batch, reversal, entry_code, entry_info, account,
+                   statement_id, value_date, currency, status, booking, entry_ref, notes,
+                   where) -> Line | None:
+        """``_line`` for the quick path, from a TxDtls's slots (or None): None when something
+        is unusual."""
+        code, family, sub = entry_code
+        payer_name = payer_account = reference = return_code = ""
+        parts = []
+        if kids is not None:
+            refs, _, _, _, tx_code_elem, parties, rmt, returned, additional, _ = kids
+            t = self.r.t
+            if tx_code_elem is not None:
+                tx_code = self._bank_code(tx_code_elem)
+                if tx_code[0]:
+                    code, family, sub = tx_code
+            if parties is not None:
+                if amount > 0 or (amount == 0 and not reversal):
+                    role, role_acct = t.Dbtr, t.DbtrAcct
+                else:
+                    role, role_acct = t.Cdtr, t.CdtrAcct
+                party = acct = None
+                for child in parties:
+                    tag = child.tag
+                    if tag == role and party is None:
+                        party = child
+                    elif tag == role_acct and acct is None:
+                        acct = child
+                if party is not None:
+                    # Nm, else Pty/Nm, else Agt/FinInstnId/Nm (the first of each)
+                    name, pty, agt = _firsts(party, t.Nm, t.Pty, t.Agt)
+                    payer_name = _text(name)
+                    if not payer_name and pty is not None:
+                        payer_name = _path_text(pty, t.name)
+                    if not payer_name and agt is not None:
+                        payer_name = _path_text(agt, t.fin_name)
+                if acct is not None:
+                    # Id/IBAN, else Id/Othr/Id (the first of each)
+                    for child in acct:
+                        if child.tag == t.Id:
+                            iban, other, _ = _firsts(child, t.IBAN, t.Othr, None)
+                            payer_account = _text(iban)
+                            if not payer_account and other is not None:
+                                payer_account = _path_text(other, t.id)
+                            break
+            if refs is not None:
+                for child in refs:
+                    if child.tag == t.EndToEndId:
+                        end_to_end = (child.text or "").strip()
+                        if end_to_end and end_to_end.upper() != NOT_PROVIDED:
+                            reference = end_to_end
+                        break
+            if rmt is not None:
+                ustrd = []
+                strds = []
+                for child in rmt:
+                    tag = child.tag
+                    if tag == t.Ustrd:
+                        text = (child.text or "").strip()
+                        if text:
+                            ustrd.append(text)
+                    elif tag == t.Strd:
+                        strds.append(child)
+                if ustrd:
+                    parts.append(" ".join(ustrd))
+                for strd in strds:
+                    if not reference:
+                        reference = _path_text(strd, t.creditor_ref)
+                    extras = []
+                    for child in strd:
+                        tag = child.tag
+                        if tag == t.RfrdDocInf:
+                            number = _path_text(child, t.nb)
+                            if number:
+                                parts.append(number)
+                        elif tag == t.AddtlRmtInf:
+                            text = (child.text or "").strip()
+                            if text:
+                                extras.append(text)
+                    parts += extras
+            if returned is not None:
+                return_code = (_path_text(returned, t.reason_code)
+                               or _path_text(returned, t.reason_prtry))
+            if additional is not None:
+                text = (additional.text or "").strip()
+                if text:
+                    parts.append(text)
+        if entry_info:
+            parts.append(entry_info)
+        if len(parts) == 1:
+            remittance = parts[0]
+        elif len(parts) == 2:
+            remittance = parts[0] if parts[0] == parts[1] else f"{parts[0]} / {parts[1]}"
+        else:
+            remittance = " / ".join(dict.fromkeys(parts))
+        return Line(
+            account, statement_id, value_date, amount, currency, line_id,
+            _kind(amount, family, sub, reversal, bool(return_code)), status, booking,
+            payer_name, payer_account, reference, remittance, return_code, code, entry_ref,
+            batch, notes, where)
+
+    # -- entries: the full reading ------------------------------------------------------------
+
+    def full_entry(self, ntry) -> Iterator[Item]:
         ns = self.ns
         self.entries += 1
         index = self.entries
@@ -525,15 +864,7 @@ class _StatementState:
             yield self.statement
         statement = self.statement
 
-        totals = self.totals[indicator]
-        totals[0] += 1
-        totals[1] += value
-        if status is Status.BOOKED:
-            booked = self.booked_totals[indicator]
-            booked[0] += 1
-            booked[1] += value
-            if currency == statement.currency:
-                self.booked_sum += signed
+        self.count(indicator, value, signed, status, currency == statement.currency)
         if currency != statement.currency:
             yield Warning(
                 f"entry in {currency} on an account in {statement.currency}", where(amt))
@@ -704,17 +1035,21 @@ class _StatementState:
         """(code as written, family, sub-family) of a BkTxCd element."""
         if code is None:
             return "", "", ""
-        ns = self.ns
-        domain = next(code.iterchildren(ns + "Domn"), None)
+        t = self.r.t
+        domain = None
+        for child in code:
+            if child.tag == t.Domn:
+                domain = child
+                break
         if domain is not None:
-            parts = {child.tag: child for child in domain}
-            family_elem = parts.get(ns + "Fmly")
+            # the last Cd and Fmly of the domain, the last Cd and SubFmlyCd of the family
+            domain_code, family_elem = _last_two(domain, t.Cd, t.Fmly)
             family = sub = ""
             if family_elem is not None:
-                fam_parts = {child.tag: child for child in family_elem}
-                family = _text(fam_parts.get(ns + "Cd"))
-                sub = _text(fam_parts.get(ns + "SubFmlyCd"))
-            written = "/".join(p for p in (_text(parts.get(ns + "Cd")), family, sub) if p)
+                family_code, sub_code = _last_two(family_elem, t.Cd, t.SubFmlyCd)
+                family = _text(family_code)
+                sub = _text(sub_code)
+            written = "/".join(p for p in (_text(domain_code), family, sub) if p)
             return written, family, sub
         return self.text(code, "Prtry/Cd"), "", ""
 
@@ -941,6 +1276,88 @@ def _text(elem) -> str:
     return "" if elem is None else (elem.text or "").strip()
 
 
+def _last_two(elem, first: str, second: str) -> tuple:
+    """The last child of ``elem`` with tag ``first`` and the last with tag ``second``."""
+    one = two = None
+    for child in elem:
+        tag = child.tag
+        if tag == first:
+            one = child
+        elif tag == second:
+            two = child
+    return one, two
+
+
+def _firsts(elem, first: str, second: str, third: str | None) -> tuple:
+    """The first child of ``elem`` with each of three tags (None where there is none)."""
+    one = two = three = None
+    for child in elem:
+        tag = child.tag
+        if tag == first:
+            if one is None:
+                one = child
+        elif tag == second:
+            if two is None:
+                two = child
+        elif tag == third and three is None:
+            three = child
+    return one, two, three
+
+
+def _nowhere(elem) -> str:
+    return ""
+
+
+def _path_text(elem, tags: tuple[str, ...]) -> str:
+    """``text`` for the quick path: the text at a path of qualified tags (the first child of
+    each), "" when there is none. On an entry's small elements a loop over the children is
+    several times faster than ``iterchildren(tag)``, whose matcher is built at each call."""
+    for tag in tags:
+        for child in elem:
+            if child.tag == tag:
+                elem = child
+                break
+        else:
+            return ""
+    return (elem.text or "").strip()
+
+
+def _quick_amount(elem, currency: str) -> Decimal | None:
+    """``amount`` for the quick path: the value of an amount in ``currency`` (already known to
+    be a code), or None when it is in another currency or anything about it is wrong."""
+    if elem.get("Ccy") != currency:
+        return None
+    raw = (elem.text or "").strip()
+    integer, dot, fraction = raw.partition(".")
+    if (dot and raw.isascii() and integer.isdigit() and fraction.isdigit()
+            and len(fraction) <= MINOR_UNITS.get(currency, 2) and len(raw) <= 19):
+        return Decimal(raw)  # the usual "1234.50": within every limit checked below
+    match = DECIMAL.match(raw)
+    if match is None:
+        return None
+    fraction = (match.group(2) or "").rstrip("0")
+    if len(fraction) > MINOR_UNITS.get(currency, 2) or (
+            len(match.group(1).lstrip("0")) + len(fraction) > 18):
+        return None
+    return Decimal(raw)
+
+
+def _quick_date(elem, t: _Tags) -> date | None:
+    """``date_choice`` for the quick path: the day of a ``Dt`` written YYYY-MM-DD, else None."""
+    if not len(elem):
+        return None
+    inner = elem[0]
+    if inner.tag != t.Dt:
+        return None
+    raw = (inner.text or "").strip()
+    if not _looks_iso(raw):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
 def _indicator(elem, name: str, holder, where) -> str:
     if elem is None:
         raise StatementError(f"{name} is missing", where(holder))
@@ -960,9 +1377,16 @@ def _kind(amount: Decimal, family: str, sub: str, reversal: bool, returned: bool
     return Kind.CREDIT if amount > 0 or (amount == 0) else Kind.DEBIT
 
 
+def _looks_iso(raw: str) -> bool:
+    """Whether ``date.fromisoformat`` may be trusted with ``raw``: YYYY-MM-DD in ASCII (it
+    also takes week dates such as 2026-W01-1 and basic forms such as 20260102T0, which an
+    ISODate is not)."""
+    return len(raw) == 10 and raw.isascii() and raw[4] == "-" and raw[7] == "-"
+
+
 def _parse_date(raw: str, where) -> date:
     """The calendar day of an ISODate or ISODateTime as written (its own zone)."""
-    if len(raw) == 10 and raw.isascii():
+    if _looks_iso(raw):
         try:
             return date.fromisoformat(raw)
         except ValueError:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import subprocess
@@ -11,11 +12,13 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bench import camt_read as camt_bench
 from reconciliation.formats import (
     Kind,
     Line,
@@ -748,3 +751,176 @@ def test_comments_processing_instructions_and_cdata_inside_an_amount_read_as_xml
         data = plain.replace(b'<Amt Ccy="EUR">5.50</Amt>', b'<Amt Ccy="EUR">' + inside + b"</Amt>")
         assert data != plain
         assert [ln.amount for ln in of(read_bytes(data), Line)][3] == D("-5.50")
+
+
+# --- the quick path reads every entry as the full reading does --------------------------------
+# The reader reads an ordinary entry in one pass (``quick_entry``) and hands anything else to
+# ``full_entry``; switched off, every entry goes through ``full_entry``. Both must give the same
+# items, warnings and errors on every file.
+
+
+def outcome(data: bytes, quick: bool = True):
+    """The items read, or the error (its text: message and place)."""
+    patches = [] if quick else [mock.patch.object(
+        camt._StatementState, "quick_entry", lambda self, ntry: None)]
+    with contextlib.ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        try:
+            return read_bytes(data)
+        except StatementError as error:
+            return f"StatementError: {error}"
+
+
+def quick_count(data: bytes) -> int:
+    """How many entries the quick path read."""
+    count = 0
+    quick_entry = camt._StatementState.quick_entry
+
+    def counting(self, ntry):
+        nonlocal count
+        result = quick_entry(self, ntry)
+        count += result is not None
+        return result
+
+    with mock.patch.object(camt._StatementState, "quick_entry", counting):
+        read_bytes(data)
+    return count
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ALL_VERSIONS), st.lists(statements(), min_size=1, max_size=3))
+def test_the_quick_path_reads_written_files_as_the_full_reading(message_version, drawn):
+    message, version = message_version
+    written = w.write(message, version, [stmt for stmt, _ in drawn])
+    assert outcome(written) == outcome(written, quick=False)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(ALL_VERSIONS), statements(), st.data())
+def test_the_quick_path_reads_damaged_files_as_the_full_reading(message_version, drawn, data):
+    message, version = message_version
+    stmt, _ = drawn
+    written = w.write(message, version, [stmt])
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(written) - 1))
+        length = data.draw(st.integers(0, 12))
+        written = written[:position] + data.draw(st.binary(max_size=6)) + written[
+            position + length:]
+    assert outcome(written) == outcome(written, quick=False)
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("camt05*/*.xml")), ids=lambda p: p.name)
+def test_the_quick_path_reads_the_samples_as_the_full_reading(path):
+    raw = path.read_bytes()
+    assert outcome(raw) == outcome(raw, quick=False)
+
+
+def test_the_quick_path_reads_the_bench_file_as_the_full_reading(tmp_path):
+    """The bench's file: credits with counterparties and remittance, batches (some with
+    charges deducted, a fee line), fees, returned direct debits, pending entries."""
+    path = tmp_path / "bench.xml"
+    camt_bench.write_file(str(path), 600)
+    raw = path.read_bytes()
+    items = outcome(raw)
+    assert items == outcome(raw, quick=False)
+    lines = of(items, Line)
+    assert {line.kind for line in lines} == {Kind.CREDIT, Kind.DEBIT, Kind.FEE, Kind.REVERSAL}
+    assert any(line.bank_transaction_id.endswith("/charges") for line in lines)
+    assert any(line.batch for line in lines) and any(line.payer_name for line in lines)
+    # it is not vacuous: all entries but each statement's first are read by the quick path
+    assert quick_count(raw) == 599
+
+
+def test_the_quick_path_leaves_unusual_entries_to_the_full_reading():
+    """Date-times, an entry in another currency and a repeated element: the full reading reads
+    (or refuses) them, with the same result."""
+    stmt = sample_statement(entries=[
+        w.Entry(D("1.00"), True, booking=date(2026, 1, 2), acct_ref=f"R{n}") for n in range(4)])
+    data = w.write("053", 8, [stmt])
+    date_times = data.replace(b"<Dt>2026-01-02</Dt>", b"<DtTm>2026-01-02T23:30:00-05:00</DtTm>")
+    foreign = data.replace(b'<Amt Ccy="EUR">1.00</Amt>', b'<Amt Ccy="USD">1.00</Amt>')
+    twice = data.replace(b"<AcctSvcrRef>R2</AcctSvcrRef>",
+                         b"<AcctSvcrRef>R2</AcctSvcrRef><AcctSvcrRef>R9</AcctSvcrRef>")
+    for variant in (date_times, foreign, twice):
+        assert variant != data
+        assert outcome(variant) == outcome(variant, quick=False)
+    assert [ln.booking_date for ln in of(read_bytes(date_times), Line)] == [date(2026, 1, 2)] * 4
+    assert [w.message for w in of(read_bytes(foreign), Warning)].count(
+        "entry in USD on an account in EUR") == 4
+    assert "AcctSvcrRef is given 2 times" in outcome(twice)
+
+
+@pytest.mark.parametrize("day", ["2026-W01-6", "20260103T0"])
+def test_a_week_date_or_a_basic_form_is_not_an_iso_date(day):
+    """ISODate is YYYY-MM-DD; Python's date.fromisoformat also takes other ISO 8601 forms of
+    the same length. The third entry (read by the quick path until its date) is refused."""
+    data = written().replace(b"<Dt>2026-01-03</Dt>", f"<Dt>{day}</Dt>".encode())
+    assert day.encode() in data
+    with pytest.raises(StatementError, match="is not an ISO date") as raised:
+        read_bytes(data)
+    assert "Ntry[3]/BookgDt/Dt" in raised.value.where
+
+
+def rich_entry(n: int, version: int, txs: str, code: str = "") -> str:
+    status = "<Sts><Cd>BOOK</Cd></Sts>" if version >= 8 else "<Sts>BOOK</Sts>"
+    code = code or ("<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd>"
+                    "</Fmly></Domn><Prtry><Cd>X1</Cd></Prtry></BkTxCd>")
+    return (f"<Ntry><NtryRef>N{n}</NtryRef><Amt Ccy=\"EUR\">{{amount}}</Amt>"
+            f"<CdtDbtInd>CRDT</CdtDbtInd>{status}<BookgDt><Dt>2026-01-02</Dt></BookgDt>"
+            f"{code}<NtryDtls>{txs}</NtryDtls><AddtlNtryInf>same</AddtlNtryInf></Ntry>")
+
+
+def rich_tx(version: int, amount: str, name: str, extra: str = "") -> str:
+    party = f"<Pty><Nm>{name}</Nm></Pty>" if version >= 8 else f"<Nm>{name}</Nm>"
+    return (
+        f"<TxDtls><Refs><EndToEndId>notprovided</EndToEndId></Refs>"
+        f"<Amt Ccy=\"EUR\">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
+        "<BkTxCd><Prtry><Cd>OWN</Cd></Prtry></BkTxCd>"
+        f"<RltdPties><Cdtr>{party}</Cdtr><Dbtr>{party}</Dbtr>"
+        "<DbtrAcct><Id><Othr><Id>ACC-9</Id></Othr></Id></DbtrAcct></RltdPties>"
+        "<RmtInf><Ustrd>one</Ustrd><Ustrd> </Ustrd><Ustrd>two</Ustrd><Strd><RfrdDocInf><Nb>D-1"
+        "</Nb></RfrdDocInf><RfrdDocInf><Nb>same</Nb></RfrdDocInf><CdtrRefInf><Ref>RF18</Ref>"
+        "</CdtrRefInf><AddtlRmtInf>same</AddtlRmtInf></Strd><Strd><AddtlRmtInf>more"
+        "</AddtlRmtInf></Strd></RmtInf>"
+        f"<RtrInf><Rsn><Prtry>P9</Prtry></Rsn></RtrInf>{extra}<AddtlTxInf>one two</AddtlTxInf>"
+        "</TxDtls>")
+
+
+@pytest.mark.parametrize("version", [2, 4, 8, 10])
+def test_the_quick_path_reads_rich_entries_as_the_full_reading(version):
+    """What the writer never writes: proprietary codes, an agent's name, an Othr account,
+    several Ustrd, Strd, referred documents, repeated remittance texts, proprietary return
+    reasons; and entries the quick path leaves (a repeated NtryDtls, a date-time)."""
+    ns = f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version:02d}"
+    agent = ("<Agt><FinInstnId><Nm>Bank Agent</Nm></FinInstnId></Agt>" if version >= 8
+             else "<Nm>Bank Agent</Nm>")
+    entries = [
+        rich_entry(1, version, rich_tx(version, "5.00", "First")).format(amount="5.00"),
+        rich_entry(2, version, rich_tx(version, "1.50", "Ann") + rich_tx(version, "2.50", "Bob"))
+        .format(amount="4.00"),
+        rich_entry(3, version, rich_tx(version, "7.00", "x").replace(
+            "<Pty><Nm>x</Nm></Pty>" if version >= 8 else "<Nm>x</Nm>", agent))
+        .format(amount="7"),
+        rich_entry(4, version, rich_tx(version, "1.00", "C").replace(
+            "<BkTxCd><Prtry><Cd>OWN</Cd></Prtry></BkTxCd>", ""),
+            code="<BkTxCd><Prtry><Cd>P-1</Cd></Prtry></BkTxCd>").format(amount="1.00"),
+        rich_entry(5, version, rich_tx(version, "3.00", "D")).format(amount="3.00").replace(
+            "</NtryDtls>", "</NtryDtls><NtryDtls/>"),
+        rich_entry(6, version, rich_tx(version, "2.00", "E")).format(amount="2.00").replace(
+            "<Dt>2026-01-02</Dt>", "<DtTm>2026-01-02T08:00:00</DtTm>"),
+    ]
+    data = (f'<Document xmlns="{ns}"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr><Stmt>'
+            "<Id>S</Id><CreDtTm>2026-01-02T06:00:00</CreDtTm><Acct><Id><IBAN>NL77ABNA0574908765"
+            f"</IBAN></Id><Ccy>EUR</Ccy></Acct>{''.join(entries)}</Stmt></BkToCstmrStmt>"
+            "</Document>").encode()
+    items = outcome(data)
+    assert items == outcome(data, quick=False)
+    lines = of(items, Line)
+    assert len(lines) == 7
+    assert quick_count(data) == 3  # entries 2, 3 and 4
+    ann = lines[1]
+    assert (ann.payer_name, ann.payer_account, ann.reference, ann.return_code, ann.bank_code) == (
+        "Ann", "ACC-9", "RF18", "P9", "OWN")  # the line's own code before the entry's
+    assert ann.remittance == "one two / D-1 / same / more"
+    assert lines[3].payer_name == "Bank Agent" and lines[4].bank_code == "P-1"
