@@ -83,6 +83,16 @@ from lxml import etree
 
 from .base import Item, Kind, Line, Statement, StatementError, Status, Warning
 
+
+def iban_valid(iban: str) -> bool:
+    """The schema's IBAN pattern and the ISO 13616 check digits (mod 97 of the rearranged digits
+    is 1): a damaged byte in the client's own account must not go unnoticed."""
+    if not IBAN.match(iban):
+        return False
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
 NAMESPACE = re.compile(r"^urn:iso:std:iso:20022:tech:xsd:camt\.(05[234])\.001\.([0-9]{2})$")
 SNIFF = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05[234]\.001\.[0-9]{2}")
 VERSIONS = range(2, 11)
@@ -113,6 +123,7 @@ MINOR_UNITS = {
     **dict.fromkeys("XAU XAG XPT XPD XDR XBA XBB XBC XBD XSU XUA XTS XXX".split(), 5),
 }
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Za-z0-9]{1,30}$")  # IBAN2007Identifier
 # ASCII digits only (Python's \d would take any script's digits).
 DECIMAL = re.compile(r"^\+?(?=\.?[0-9])([0-9]*)(?:\.([0-9]*))?$")  # xs:decimal, never negative
 SIGNED_DECIMAL = re.compile(r"^[+-]?(?=\.?[0-9])[0-9]*(?:\.[0-9]*)?$")
@@ -423,7 +434,15 @@ class _StatementState:
         acct = self.find(stmt, "Acct")
         if acct is None:
             raise StatementError("Acct is missing", where(stmt))
-        account = self.text(acct, "Id/IBAN") or self.text(acct, "Id/Othr/Id")
+        iban = self.text(acct, "Id/IBAN")
+        self.account_warning = None
+        if iban and not IBAN.match(iban):
+            raise StatementError(f"Acct/Id/IBAN {iban!r} is not an IBAN (two letters, two digits, up to 30 letters or digits)", where(acct))
+        if iban and not iban_valid(iban):
+            # Test files carry made-up IBANs; a bank's own never fails its check digits.
+            self.account_warning = Warning(
+                f"the account's IBAN {iban} fails its check digits (ISO 13616): is this the right account?", where(acct))
+        account = iban or self.text(acct, "Id/Othr/Id")
         if not account:
             raise StatementError("the account has neither Id/IBAN nor Id/Othr/Id", where(acct))
         currency = self.text(acct, "Ccy")
@@ -862,6 +881,8 @@ class _StatementState:
         if self.statement is None:
             self.statement = self.header(first_entry_currency=currency)
             yield self.statement
+            if self.account_warning:
+                yield self.account_warning
         statement = self.statement
 
         self.count(indicator, value, signed, status, currency == statement.currency)
@@ -1219,6 +1240,8 @@ class _StatementState:
         if self.statement is None:
             self.statement = self.header()
             yield self.statement
+            if self.account_warning:
+                yield self.account_warning
         if self.summary:
             self._check_summary()
         if self.opening is not None and self.closing is not None:

@@ -87,7 +87,10 @@ def test_oca_camt053_txdtls_batch_lines_with_the_same_servicer_reference():
     (stmt,) = of(items, Statement)
     # camt.053.001.04, CH IBAN, ElctrncSeqNb 58, OPBD 75960.15, CLBD 79443.15 (= + 3483.00)
     assert (stmt.account, stmt.currency, stmt.sequence) == ("CH1111000000123456789", "CHF", "58")
-    assert not of(items, Warning)
+    # A made-up IBAN: CH11 1100 0000 1234 5678 9 rearranged is 1100000012345678912171 (C=12,
+    # H=17, then "11"), whose remainder mod 97 is not 1. Read, and said.
+    assert [w.message for w in of(items, Warning)] == [
+        "the account's IBAN CH1111000000123456789 fails its check digits (ISO 13616): is this the right account?"]
     lines = of(items, Line)
     # one entry of 3483.00 CRDT (AcctSvcrRef 20170323001234567891234567891234) with two
     # TxDtls of 2187.00 and 1296.00 whose Refs/AcctSvcrRef are both 123456CHCAFEBABE
@@ -924,3 +927,12 @@ def test_the_quick_path_reads_rich_entries_as_the_full_reading(version):
         "Ann", "ACC-9", "RF18", "P9", "OWN")  # the line's own code before the entry's
     assert ann.remittance == "one two / D-1 / same / more"
     assert lines[3].payer_name == "Bank Agent" and lines[4].bank_code == "P-1"
+
+
+def test_an_account_that_is_not_an_iban_is_refused_and_a_damaged_one_is_said():
+    good = (SAMPLES / "camt053/oca_test-camt053.xml").read_bytes()
+    assert b"<IBAN>NL77ABNA0574908765</IBAN>" in good
+    with pytest.raises(StatementError, match=r"Acct/Id/IBAN ' ?L77ABNA0574908765' is not an IBAN"):
+        read_bytes(good.replace(b"<IBAN>NL77ABNA0574908765</IBAN>", b"<IBAN> L77ABNA0574908765</IBAN>", 1))
+    damaged = read_bytes(good.replace(b"<IBAN>NL77ABNA0574908765</IBAN>", b"<IBAN>NL77ABNA0574908766</IBAN>", 1))
+    assert any("NL77ABNA0574908766 fails its check digits" in w.message for w in of(damaged, Warning))
