@@ -86,8 +86,12 @@ CODES = frozenset(("01", "02", "03", "16", "49", "88", "98", "99"))
 _RECORD_START = re.compile(r" *(0[123]|16|49|88|98|99),")
 # In a file whose records share lines, the text of a 16 record ends at a "/" followed by the
 # records that may come next: another 16 (with its three-digit type code), an 88, or the 49
-# (with its control total and record count).
-_TEXT_END = re.compile(r"/ *(?=88,|16,\d{3}[,/]|49,[+-]?\d*,\d+ *(?:[,/]|$))")
+# (with its control total).
+_TEXT_END = re.compile(r"/ *(?=88,|16,\d{3}[,/]|49,[+-]?\d*[,/])")
+_CODE_PREFIX = re.compile(r"0[123]?|16?|49?|88?|9[89]?")  # a record code cut by a line end
+# Before any record has shared a line, only what cannot be text ends a text at a "/": a 16
+# with its type code and amount, or a 49 with its total and count.
+_TEXT_END_STRICT = re.compile(r"/ *(?=16,\d{3},\d+[,/]|49,[+-]?\d*,\d+ *(?:/|$))")
 _DIGITS = re.compile(r"\d+")
 _SIGNED = re.compile(r"[+-]?\d+")
 
@@ -152,7 +156,7 @@ class _Record:
     """One logical record: a record and the 88 records that continue it."""
 
     __slots__ = ("code", "line", "col", "tokens", "pos", "partial", "partial_pos", "text",
-                 "text_pos", "in_text", "closed", "count", "fixed")
+                 "text_pos", "text_tail", "in_text", "closed", "count", "fixed")
 
     def __init__(self, code: str, line: int, col: int):
         self.code = code
@@ -164,6 +168,7 @@ class _Record:
         self.partial_pos = (line, col)
         self.text: list[str] = []  # 16 only
         self.text_pos: tuple[int, int] | None = None
+        self.text_tail = ""
         self.in_text = False
         self.closed = False  # ended by "/": what follows must be a new record (or an 88)
         self.count = 1  # physical records: the record and its 88s
@@ -258,21 +263,28 @@ class _Reader:
                     text = piece.decode("utf-8")
                 except UnicodeDecodeError:
                     text = piece.decode("latin-1")
-                yield number, text.rstrip()
+                yield number, text
 
     # --- records ---------------------------------------------------------------------------
 
     def read(self) -> Iterator[Item]:
         last = 0
+        carry = ""  # the start of a record code that a line end cut
         for number, s in self.lines():
             last = number
+            if carry:
+                s = carry + s
+                carry = ""
             pos = 0
             n = len(s)
             rec = self.rec
             seen = False  # a record has begun on this line
             if rec is not None and not rec.closed:
-                if n == 0 or _RECORD_START.match(s):
+                if not s.strip() or _RECORD_START.match(s):
                     self.close(rec)
+                elif rec.in_text and rec.text and self.text_ends_across(rec, s):
+                    s = rec.text_tail + s  # the record code that the line end cut
+                    n = len(s)
                 else:  # a record (or a field, or a text) wrapped onto this line
                     pos = self.feed(rec, s, 0, number, glue=True)
                     seen = True
@@ -283,6 +295,10 @@ class _Reader:
                     break
                 m = _RECORD_START.match(s, pos)
                 if m is None:
+                    if (rec is None or rec.closed) and _CODE_PREFIX.fullmatch(s, pos):
+                        carry = s[pos:]
+                        self.shared = self.shared or seen
+                        break
                     found = s[pos:pos + 12]
                     raise StatementError(
                         f"expected a record code (01, 02, 03, 16, 49, 88, 98 or 99) and a comma, "
@@ -306,6 +322,9 @@ class _Reader:
                         yield from self.finish(rec)
                     rec = self.rec = _Record(code, number, pos + 1)
                     pos = self.feed(rec, s, m.end(), number)
+        if carry:
+            raise StatementError(f"the file ends inside a record code {carry!r}",
+                                 _where(last, 1))
         if self.rec is not None:
             self.close(self.rec)
             yield from self.finish(self.rec)
@@ -316,6 +335,21 @@ class _Reader:
                     "account": "no 49 account trailer, 98 group trailer or 99 file trailer"}
             raise StatementError(f"the file ends early: {what[self.state]} (a truncated file?)",
                                  _where(last + 1, 1))
+
+    def text_ends_across(self, rec: _Record, s: str) -> bool:
+        """Whether the text of ``rec`` ended at a "/" near the end of the line before, the
+        start of the record after it cut by the line end (``.../8`` then ``8,...``)."""
+        tail = rec.text[-1]
+        pattern = _TEXT_END if self.shared else _TEXT_END_STRICT
+        k = tail.find("/", max(0, len(tail) - 24))
+        while k != -1:
+            if pattern.match(tail[k:] + s[:40]):
+                rec.text[-1] = tail[:k]
+                rec.text_tail = tail[k + 1:].lstrip()
+                rec.closed = True
+                return True
+            k = tail.find("/", k + 1)
+        return False
 
     def close(self, rec: _Record) -> None:
         if rec.partial is not None:
@@ -332,8 +366,8 @@ class _Reader:
         while True:
             if is16 and rec.wants_text():
                 end = nxt = n
-                if self.shared:
-                    m = _TEXT_END.search(s, pos)
+                if "/" in s[pos:]:
+                    m = (_TEXT_END if self.shared else _TEXT_END_STRICT).search(s, pos)
                     if m is not None:
                         end, nxt = m.start(), m.end()
                 piece = s[pos:end]
