@@ -87,13 +87,13 @@ _RECORD_START = re.compile(r" *(0[123]|16|49|88|98|99),")
 # In a file whose records share lines, the text of a 16 record ends at a "/" followed by the
 # records that may come next: another 16 (with its three-digit type code), an 88, or the 49
 # (with its control total).
-_TEXT_END = re.compile(r"/ *(?=88,|16,\d{3}[,/]|49,[+-]?\d*[,/])")
+_TEXT_END = re.compile(r"/ *(?=88,|16,[0-9]{3}[,/]|49,[+-]?[0-9]*[,/])")
 _CODE_PREFIX = re.compile(r"0[123]?|16?|49?|88?|9[89]?")  # a record code cut by a line end
 # Before any record has shared a line, only what cannot be text ends a text at a "/": a 16
 # with its type code and amount, or a 49 with its total and count.
-_TEXT_END_STRICT = re.compile(r"/ *(?=16,\d{3},\d+[,/]|49,[+-]?\d*,\d+ *(?:/|$))")
-_DIGITS = re.compile(r"\d+")
-_SIGNED = re.compile(r"[+-]?\d+")
+_TEXT_END_STRICT = re.compile(r"/ *(?=16,[0-9]{3},[0-9]+[,/]|49,[+-]?[0-9]*,[0-9]+ *(?:/|$))")
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"[+-]?[0-9]+")
 
 # ISO 4217 minor units where they are not 2.
 _DECIMALS = {
@@ -491,7 +491,7 @@ class _Reader:
         value = rec.get(index)
         if not value and not required:
             return None
-        if len(value) == 6 and value.isdigit():
+        if len(value) == 6 and _DIGITS.fullmatch(value):
             yy, mm, dd = int(value[:2]), int(value[2:4]), int(value[4:])
             try:
                 return date(2000 + yy if yy < 80 else 1900 + yy, mm, dd)
@@ -502,7 +502,7 @@ class _Reader:
 
     def time(self, rec: _Record, index: int, name: str) -> None:
         value = rec.get(index)
-        if value and not (len(value) == 4 and value.isdigit()
+        if value and not (len(value) == 4 and _DIGITS.fullmatch(value)
                           and (value == "9999" or (int(value[:2]) <= 24 and int(value[2:]) < 60))):
             raise StatementError(f"record {rec.code}: {name} {value!r} is not a time (HHMM)",
                                  rec.field_where(index))
@@ -579,7 +579,7 @@ class _Reader:
             if not code:  # an empty field between summaries, or a comma before the "/"
                 i += 1
                 continue
-            if not (len(code) == 3 and code.isdigit()):
+            if not (len(code) == 3 and _DIGITS.fullmatch(code)):
                 raise StatementError(f"record 03: type code {code!r} is not three digits",
                                      rec.field_where(i))
             if type_class(code) in ("unknown", "info"):
@@ -642,7 +642,7 @@ class _Reader:
         self.count(rec)
         self.position += 1
         code = rec.get(0)
-        if not (len(code) == 3 and code.isdigit()):
+        if not (len(code) == 3 and _DIGITS.fullmatch(code)):
             raise StatementError(f"record 16: type code {code!r} is not three digits",
                                  rec.field_where(0))
         cls = type_class(code)
