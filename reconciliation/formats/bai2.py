@@ -152,22 +152,45 @@ def _where(line: int, col: int) -> str:
     return f"line {line}, column {col}"
 
 
+def _fixed_fields(tokens: list[str], rec: _Record) -> int | None:
+    """How many fields a 16 record has before its text (type code, amount, funds type and its
+    availability fields, bank and customer references), or None while ``tokens`` (its first
+    fields) do not tell yet."""
+    if len(tokens) < 3:
+        return None
+    funds = tokens[2].strip().upper()
+    if funds == "S":  # three availability amounts
+        return 8
+    if funds == "V":  # value date and time
+        return 7
+    if funds == "D":  # a number of distributions, then days and amount for each
+        if len(tokens) < 4:
+            return None
+        count = tokens[3].strip()
+        if not _DIGITS.fullmatch(count):
+            raise StatementError(f"record 16: the number of availability distributions "
+                                 f"{count!r} of funds type D is not a number",
+                                 rec.field_where(3))
+        return 6 + 2 * int(count)
+    return 5
+
+
 class _Record:
     """One logical record: a record and the 88 records that continue it."""
 
-    __slots__ = ("code", "line", "col", "tokens", "pos", "partial", "partial_pos", "text",
-                 "text_pos", "text_tail", "in_text", "closed", "count", "fixed")
+    __slots__ = ("code", "line", "col", "tokens", "segments", "partial", "text", "text_tail",
+                 "in_text", "closed", "count", "fixed")
 
     def __init__(self, code: str, line: int, col: int):
         self.code = code
         self.line = line
         self.col = col
-        self.tokens: list[str] = []
-        self.pos: list[tuple[int, int]] = []  # where each token begins
+        self.tokens: list[str] = []  # the fields, the text of a 16 record apart
+        # (first token, line, column): from that token on, the fields follow one another on
+        # that line, one comma apart
+        self.segments: list[tuple[int, int, int]] = []
         self.partial: str | None = None  # a field left open at the end of a line
-        self.partial_pos = (line, col)
-        self.text: list[str] = []  # 16 only
-        self.text_pos: tuple[int, int] | None = None
+        self.text: list[str] = []  # 16 only: the text, a piece per physical record
         self.text_tail = ""
         self.in_text = False
         self.closed = False  # ended by "/": what follows must be a new record (or an 88)
@@ -179,8 +202,11 @@ class _Record:
         return _where(self.line, self.col)
 
     def field_where(self, index: int) -> str:
-        if index < len(self.pos):
-            return _where(*self.pos[index])
+        for first, line, col in reversed(self.segments):
+            if first <= index:
+                for m in range(first, min(index, len(self.tokens))):
+                    col += len(self.tokens[m]) + 1
+                return _where(line, col)
         return self.where
 
     def get(self, index: int) -> str:
@@ -190,27 +216,12 @@ class _Record:
         """Whether the next field of this 16 record is its text."""
         if self.in_text:
             return True
-        n = len(self.tokens)
-        if n < 3:
-            return False
-        if self.fixed < 0:  # the funds type is known: count the fields before the text
-            funds = self.tokens[2].strip().upper()
-            if funds == "S":  # three availability amounts
-                self.fixed = 8
-            elif funds == "V":  # value date and time
-                self.fixed = 7
-            elif funds == "D":  # a number of distributions, then days and amount for each
-                if n < 4:
-                    return False
-                count = self.tokens[3].strip()
-                if not _DIGITS.fullmatch(count):
-                    raise StatementError(
-                        f"record 16: the number of availability distributions {count!r} of "
-                        "funds type D is not a number", self.field_where(3))
-                self.fixed = 6 + 2 * int(count)
-            else:
-                self.fixed = 5  # type code, amount, funds type, bank and customer references
-        if n >= self.fixed:
+        if self.fixed < 0:
+            fixed = _fixed_fields(self.tokens, self)
+            if fixed is None:
+                return False
+            self.fixed = fixed
+        if len(self.tokens) >= self.fixed:
             self.in_text = True
         return self.in_text
 
@@ -354,7 +365,6 @@ class _Reader:
     def close(self, rec: _Record) -> None:
         if rec.partial is not None:
             rec.tokens.append(rec.partial)
-            rec.pos.append(rec.partial_pos)
             rec.partial = None
         rec.closed = True
 
@@ -363,57 +373,78 @@ class _Reader:
         ``/`` or the end of the line."""
         n = len(s)
         is16 = rec.code == "16"
-        while True:
-            if is16 and rec.wants_text():
-                end = nxt = n
-                if "/" in s[pos:]:
-                    m = (_TEXT_END if self.shared else _TEXT_END_STRICT).search(s, pos)
-                    if m is not None:
-                        end, nxt = m.start(), m.end()
-                piece = s[pos:end]
-                if end == n and piece.endswith("/"):
-                    piece = piece[:-1]
-                    rec.closed = True
-                elif end < n:
-                    rec.closed = True
-                if rec.text_pos is None:
-                    rec.text_pos = (number, pos + 1)
-                if glue and rec.text:
-                    rec.text[-1] += piece
-                else:
-                    rec.text.append(piece)
-                return nxt
-            if pos >= n:
-                return n
+        tokens = rec.tokens
+        if rec.partial is not None and not rec.in_text:  # a field the line before left open
             j = s.find(",", pos)
             k = s.find("/", pos)
             if k != -1 and (j == -1 or k < j):
                 j = k
-            if j == -1:  # the field goes on past the end of the line
-                if rec.partial is None:
-                    rec.partial = s[pos:]
-                    rec.partial_pos = (number, pos + 1)
-                else:
-                    rec.partial += s[pos:]
+            if j == -1:
+                rec.partial += s[pos:]
                 return n
-            if rec.partial is not None:
-                rec.tokens.append(rec.partial + s[pos:j])
-                rec.pos.append(rec.partial_pos)
-                rec.partial = None
-            else:
-                rec.tokens.append(s[pos:j])
-                rec.pos.append((number, pos + 1))
+            tokens.append(rec.partial + s[pos:j])
+            rec.partial = None
             glue = False
             if s[j] == "/":
                 rec.closed = True
                 return j + 1
             pos = j + 1
-            if pos >= n:  # the line ends on a comma: the next field begins on the next line
-                if is16 and rec.wants_text():
-                    continue
-                rec.partial = ""
-                rec.partial_pos = (number, pos + 1)
+            if pos >= n and not (is16 and rec.wants_text()):
+                rec.partial = ""  # the line ends on a comma: the next field is on the next line
                 return n
+        while True:
+            if is16 and rec.wants_text():
+                return self.feed_text(rec, s, pos, glue)
+            if pos >= n:
+                return n
+            k = s.find("/", pos)
+            end = n if k == -1 else k
+            parts = s[pos:end].split(",")
+            if is16:
+                # the first fields tell where the text begins (a field the line end cuts
+                # does not tell yet)
+                known = tokens if len(tokens) >= 4 else (
+                    tokens + (parts if k != -1 else parts[:-1]))[:4]
+                fixed = rec.fixed if rec.fixed >= 0 else _fixed_fields(known, rec)
+                if fixed is not None and len(tokens) + len(parts) > fixed:
+                    # the text begins on this line, after the fields it still lacks
+                    take = fixed - len(tokens)
+                    rec.segments.append((len(tokens), number, pos + 1))
+                    for part in parts[:take]:
+                        pos += len(part) + 1
+                    tokens.extend(parts[:take])
+                    rec.fixed = fixed
+                    rec.in_text = True
+                    continue
+            rec.segments.append((len(tokens), number, pos + 1))
+            if k == -1:  # the last field goes on past the end of the line
+                rec.partial = parts.pop()
+                tokens.extend(parts)
+                return n
+            tokens.extend(parts)
+            rec.closed = True
+            return k + 1
+
+    def feed_text(self, rec: _Record, s: str, pos: int, glue: bool) -> int:
+        """The text of a 16 record: to the end of the line, or to the "/" before the next
+        record (see ``_TEXT_END``)."""
+        n = len(s)
+        end = nxt = n
+        if "/" in s[pos:]:
+            m = (_TEXT_END if self.shared else _TEXT_END_STRICT).search(s, pos)
+            if m is not None:
+                end, nxt = m.start(), m.end()
+        piece = s[pos:end]
+        if end < n:
+            rec.closed = True
+        elif piece.endswith("/"):
+            piece = piece[:-1]
+            rec.closed = True
+        if glue and rec.text:
+            rec.text[-1] += piece
+        else:
+            rec.text.append(piece)
+        return nxt
 
     # --- meaning ---------------------------------------------------------------------------
 
