@@ -48,8 +48,9 @@ What a statement line carries:
 
 - ``bank_code`` is the BAI type code; ``reference`` the customer reference; ``remittance`` the
   text (its 88 pieces joined with a space);
-- ``bank_transaction_id`` is the bank reference number; when the bank gives none it is the
-  stable key ``BAI2:<account>:<as-of date YYYYMMDD>:<n>:<type code>:<amount in minor units>``,
+- ``bank_transaction_id`` is the bank reference number (the second line of an account's
+  statement with the same reference gets ``#2`` after it, the third ``#3``, with a warning: two
+  lines are never one payment); when the bank gives none it is the stable key ``BAI2:<account>:<as-of date YYYYMMDD>:<n>:<type code>:<amount in minor units>``,
   where ``n`` is the 1-based position of the 16 record among the account's detail records in
   its group: the same file read twice gives the same keys, and two identical payments on the
   same day keep apart by their position;
@@ -251,6 +252,7 @@ class _Reader:
         self.currency = "USD"
         self.statement_id = ""
         self.position = 0
+        self.refs = {}
         self.opening: tuple[str, int] | None = None
         self.closing: int | None = None
         self.booked = 0
@@ -593,6 +595,7 @@ class _Reader:
         self.accounts += 1
         self.position = 0
         self.booked = 0
+        self.refs: dict[str, int] = {}  # bank references of the account's lines, and how often
         self.count(rec)
         account = rec.get(0)
         if not account:
@@ -714,14 +717,24 @@ class _Reader:
             notes += (f"group status {self.group_status} ({GROUP_STATUS[self.group_status]})",)
         if status is Status.BOOKED:
             self.booked += -minor if cls == "debit" else minor
-        txid = bank_ref or (f"BAI2:{self.account}:{self.as_of:%Y%m%d}:{self.position}:{code}:"
-                            f"{minor}")
+        repeated = ""
+        if bank_ref:
+            seen = self.refs[bank_ref] = self.refs.get(bank_ref, 0) + 1
+            txid = bank_ref if seen == 1 else f"{bank_ref}#{seen}"
+            if seen > 1:
+                repeated = (f"bank reference {bank_ref} is on {seen} lines of account "
+                            f"{self.account} as of {self.as_of.isoformat()}: this one is kept "
+                            f"apart as {txid}")
+        else:
+            txid = f"BAI2:{self.account}:{self.as_of:%Y%m%d}:{self.position}:{code}:{minor}"
         yield Line(
             account=self.account, statement_id=self.statement_id, value_date=value_date,
             amount=amount, currency=self.currency, bank_transaction_id=txid,
             kind=kind_of(code), status=status, booking_date=self.as_of,
             reference=customer_ref, remittance=text, bank_code=code, notes=notes,
             where=rec.where)
+        if repeated:
+            yield Warning(repeated, rec.where)
 
     def account_trailer(self, rec: _Record) -> Iterator[Item]:
         self.count(rec)

@@ -158,6 +158,58 @@ def test_sample_with_crlf_and_cr_line_ends_reads_the_same():
     assert [comparable(i) for i in read_bytes(svb.replace(b"\n", b"\r"))] == want
 
 
+# The example file of the BAI2 specification, its first group, as the Informatica BAI2 library
+# guide reproduces it, less a second 16 record and its two 88s that that copy shows in the first
+# account without changing the 49, 98 controls (which agree without them): two accounts, 88 continuations inside the 03 summaries
+# (the second account's summary runs over two of them, the last one giving only the 040
+# amount), funds type S with an empty immediate amount, a text with no "/". Its controls are the
+# bank's: 49 totals 9150000 = 4350000 + 2830000 + 1020000 + 500000 + 450000 over 4 records and
+# 4000000 = -500000 + 1000000 + 2000000 + 500000 + 1000000 + 500000 + 500000 - 1500000 + 500000
+# over 5 records (03, two 88s, 16, 49); the 98 says 13150000, 2 accounts, 11 records.
+SPEC_EXAMPLE = b"""01,122099999,123456789,040621,0200,1,65,,2/
+02,031001234,122099999,1,040620,2359,,2/
+03,0123456789,,010,+4350000,,,040,2830000,,/
+88,072,1020000,,,074,500000,,/
+16,115,450000,S,100000,200000,150000,,,/
+49,9150000,4/
+03,9876543210,,010,-500000,,,100,1000000,,,400,2000000,,,190/
+88,500000,,,110,1000000,,,072,500000,,,074,500000,,,040/
+88,-1500000,,/
+16,115,500000,S,,200000,300000,,,LOCK BOX NO.68751
+49,4000000,5/
+98,13150000,2,11/
+99,13150000,1,13/
+"""
+
+
+def test_the_specification_example_reads_with_its_own_controls():
+    items = read_bytes(SPEC_EXAMPLE)
+    statements = of(items, Statement)
+    assert [(s.account, s.currency, s.opening_balance, s.closing_balance) for s in statements] == [
+        ("0123456789", "USD", Decimal("43500.00"), None),
+        ("9876543210", "USD", Decimal("-5000.00"), None),
+    ]
+    lines = of(items, Line)
+    assert [(x.amount, x.kind, x.bank_code, x.remittance) for x in lines] == [
+        (Decimal("4500.00"), Kind.CREDIT, "115", ""),
+        (Decimal("5000.00"), Kind.CREDIT, "115", "LOCK BOX NO.68751"),
+    ]
+    assert lines[0].bank_transaction_id == "BAI2:0123456789:20040620:1:115:450000"
+    assert of(items, Warning) == []
+    # every record on one line, each ended by "/", reads the same
+    one_line = b"".join(x if x.endswith(b"/") else x + b"/" for x in SPEC_EXAMPLE.splitlines())
+    assert [comparable(i) for i in read_bytes(one_line)] == [comparable(i) for i in items]
+
+
+def test_a_bank_reference_on_two_lines_keeps_both_lines_apart():
+    data = _file("03,1,USD/", "16,142,250,,REF1/", "16,142,250,,REF1/", "16,142,100,,REF2/",
+                 total=600, count=5)
+    items = read_bytes(data)
+    assert [x.bank_transaction_id for x in of(items, Line)] == ["REF1", "REF1#2", "REF2"]
+    [warning] = of(items, Warning)
+    assert "REF1" in warning.message and warning.where == "line 5, column 1"
+
+
 # --- control records -----------------------------------------------------------------------------
 
 SVB_CONTROLS = [

@@ -260,6 +260,7 @@ def expected(f: File) -> list:
                 created=f.created, period_start=g.as_of, period_end=g.as_of,
                 opening_balance=opening, closing_balance=closing))
             booked = 0
+            refs: dict[str, int] = {}
             for n, d in enumerate(a.details, 1):
                 cls = type_class(d.type_code)
                 amount = Decimal(d.amount).scaleb(-places)
@@ -270,14 +271,19 @@ def expected(f: File) -> list:
                     status = Status.INFO
                 if status is Status.BOOKED:
                     booked += -d.amount if cls == "debit" else d.amount
+                txid = f"BAI2:{a.number}:{g.as_of:%Y%m%d}:{n}:{d.type_code}:{d.amount}"
+                if d.bank_ref:
+                    refs[d.bank_ref] = refs.get(d.bank_ref, 0) + 1
+                    txid = d.bank_ref + (f"#{refs[d.bank_ref]}" if refs[d.bank_ref] > 1 else "")
                 items.append(Line(
                     account=a.number, statement_id=g.as_of.isoformat(),
                     value_date=d.value_date(g.as_of), amount=amount, currency=currency,
-                    bank_transaction_id=d.bank_ref or (
-                        f"BAI2:{a.number}:{g.as_of:%Y%m%d}:{n}:{d.type_code}:{d.amount}"),
+                    bank_transaction_id=txid,
                     kind=kind_of(d.type_code), status=status, booking_date=g.as_of,
                     reference=d.customer_ref, remittance=" ".join(d.text),
                     bank_code=d.type_code))
+                if d.bank_ref and refs[d.bank_ref] > 1:
+                    items.append(Warning("repeated bank reference"))
             if pair is not None and pair[1] is not None and pair[0] + booked != pair[1]:
                 items.append(Warning("balances"))
     return items
