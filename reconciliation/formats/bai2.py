@@ -29,7 +29,8 @@ type code decides the sign: 100-399 and 920-959 are credits (money in, positive)
 non-monetary information (listed, never a payment). Status codes (balances: 001-099, 700-719,
 900-919) belong to the 03 summary only.
 
-Control records are checked and refuse the file on any difference:
+Control records are checked and refuse the file on any difference (a blank control total is
+read as zero, and must then agree like any other):
 
 - 49: the account control total is the algebraic sum of every amount of the account's 03
   summary and of its 16 records (not the availability distributions); the number of records
@@ -61,6 +62,8 @@ What a statement line carries:
   are fees (524 commission, 564 overdraft fee, 567 return item fee, 661 account analysis fee,
   698 miscellaneous fees); any other debit (699 "miscellaneous debit" among them) is a debit.
   BAI2 has no chargeback type code.
+- Times (file creation, as-of, value time) are not used and not checked: banks write them as
+  HHMM, 2400, 9999 or HH:MM:SS.
 - A group whose status is 2 (deletion) or 4 (test only) moves no money: its lines are listed as
   information with a warning. A group with status 3 (correction) is read as sent, with a warning.
 
@@ -533,13 +536,6 @@ class _Reader:
         raise StatementError(f"record {rec.code}: {name} {value!r} is not a date (YYMMDD)",
                              rec.field_where(index))
 
-    def time(self, rec: _Record, index: int, name: str) -> None:
-        value = rec.get(index)
-        if value and not (len(value) == 4 and _DIGITS.fullmatch(value)
-                          and (value == "9999" or (int(value[:2]) <= 24 and int(value[2:]) < 60))):
-            raise StatementError(f"record {rec.code}: {name} {value!r} is not a time (HHMM)",
-                                 rec.field_where(index))
-
     def currency_code(self, rec: _Record, index: int, default: str) -> str:
         value = rec.get(index).upper()
         if not value:
@@ -553,7 +549,6 @@ class _Reader:
         if not rec.get(0):
             raise StatementError("record 01: sender identification is missing", rec.field_where(0))
         self.created = self.date(rec, 2, "file creation date")
-        self.time(rec, 3, "file creation time")
         version = rec.get(7)
         if version not in ("2", ""):
             raise StatementError(f"record 01: version {version!r}: only BAI version 2 is read",
@@ -576,7 +571,6 @@ class _Reader:
                                  rec.field_where(2))
         self.group_status = status
         self.as_of = self.date(rec, 3, "as-of date")
-        self.time(rec, 4, "as-of time")
         self.group_currency = self.currency_code(rec, 5, "USD")
         modifier = rec.get(6)
         if modifier not in ("", "1", "2", "3", "4"):
@@ -658,7 +652,6 @@ class _Reader:
             return i + 4
         if funds == "V":
             self.date(rec, i + 1, "value date", required=False)
-            self.time(rec, i + 2, "value time")
             return i + 3
         if funds == "D":
             count = self.integer(rec, i + 1, "number of availability distributions")
@@ -738,7 +731,8 @@ class _Reader:
 
     def account_trailer(self, rec: _Record) -> Iterator[Item]:
         self.count(rec)
-        stated = self.integer(rec, 0, "account control total", signed=True)
+        # a blank total is taken as zero (and must then agree)
+        stated = self.integer(rec, 0, "account control total", signed=True, required=False) or 0
         records = self.integer(rec, 1, "number of records")
         self.no_more(rec, 2)
         if stated != self.account_total:
@@ -767,7 +761,7 @@ class _Reader:
 
     def group_trailer(self, rec: _Record) -> None:
         self.count(rec)
-        stated = self.integer(rec, 0, "group control total", signed=True)
+        stated = self.integer(rec, 0, "group control total", signed=True, required=False) or 0
         accounts = self.integer(rec, 1, "number of accounts")
         records = self.integer(rec, 2, "number of records")
         self.no_more(rec, 3)
@@ -787,7 +781,7 @@ class _Reader:
 
     def file_trailer(self, rec: _Record) -> None:
         self.count(rec)
-        stated = self.integer(rec, 0, "file control total", signed=True)
+        stated = self.integer(rec, 0, "file control total", signed=True, required=False) or 0
         groups = self.integer(rec, 1, "number of groups")
         records = self.integer(rec, 2, "number of records")
         self.no_more(rec, 3)

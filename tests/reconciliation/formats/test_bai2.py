@@ -394,6 +394,33 @@ def test_two_identical_payments_without_bank_reference_keep_apart():
         x.bank_transaction_id for x in lines]
 
 
+def test_harmless_strays_are_read_when_the_controls_agree():
+    """A creation time written HH:MM:SS, an empty account with a blank control total, a
+    summary ending with ",/", a text split over two 88s in the middle of a word."""
+    data = b"""01,BANKGB2L,9876543,261130,14:59:35,7,,,2/
+02,9876543,BANKGB2L,1,261127,2400,,/
+03,11111111 600004,GBP,010,500,,,015,411,,,072,0,,/
+88,400,100,1,,100,11,1,/
+16,699,100,,,/
+88,TFR XBANK CAT GBP 2 JPY INTERNATI
+88,ONAL TFR
+16,399,11,,,/
+49,1133,7/
+03,22222222,/
+49,,2/
+98,1133,2,11/
+99,1133,1,13/"""
+    items = read_bytes(data)
+    lines = of(items, Line)
+    assert [(x.account, x.amount, x.currency) for x in lines] == [
+        ("11111111 600004", Decimal("-1.00"), "GBP"), ("11111111 600004", Decimal("0.11"), "GBP")]
+    assert lines[0].remittance == "TFR XBANK CAT GBP 2 JPY INTERNATI ONAL TFR"
+    assert [s.account for s in of(items, Statement)] == ["11111111 600004", "22222222"]
+    assert of(items, Warning) == []  # 5.00 - 1.00 + 0.11 = 4.11
+    with pytest.raises(StatementError, match="record 49: account control total 0"):
+        read_bytes(data.replace(b"49,1133,7/", b"49,,7/"))
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("records", "where", "message"), [
