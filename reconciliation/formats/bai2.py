@@ -117,6 +117,9 @@ OPENING = ("010", "040")
 CLOSING = {"010": "015", "040": "045"}
 
 
+_DETAIL_CODES: dict[str, tuple[str, Kind]] = {}  # type code: (class, kind), as met
+
+
 def sniff(head: bytes) -> bool:
     """A BAI2 file begins with its 01 file header."""
     return head.lstrip(codecs.BOM_UTF8).lstrip().startswith(b"01,")
@@ -253,13 +256,13 @@ class _Reader:
         # account
         self.account = ""
         self.currency = "USD"
+        self.places = 2
         self.statement_id = ""
         self.position = 0
         self.refs = {}
         self.opening: tuple[str, int] | None = None
         self.closing: int | None = None
         self.booked = 0
-        self.pending: list[Item] = []
 
     # --- physical lines -------------------------------------------------------------------
 
@@ -597,7 +600,7 @@ class _Reader:
                                  rec.field_where(0))
         self.account = account
         self.currency = self.currency_code(rec, 1, self.group_currency)
-        places = decimals(self.currency)
+        places = self.places = decimals(self.currency)
         total = 0
         balances: dict[str, int] = {}
         tokens = rec.tokens
@@ -669,14 +672,18 @@ class _Reader:
         self.count(rec)
         self.position += 1
         code = rec.get(0)
-        if not (len(code) == 3 and _DIGITS.fullmatch(code)):
-            raise StatementError(f"record 16: type code {code!r} is not three digits",
-                                 rec.field_where(0))
-        cls = type_class(code)
-        if cls in ("status", "unknown"):
-            raise StatementError(f"record 16: type code {code} is not a transaction code "
-                                 f"({'a balance' if cls == 'status' else 'not in use'})",
-                                 rec.field_where(0))
+        known = _DETAIL_CODES.get(code)
+        if known is None:
+            if not (len(code) == 3 and _DIGITS.fullmatch(code)):
+                raise StatementError(f"record 16: type code {code!r} is not three digits",
+                                     rec.field_where(0))
+            cls = type_class(code)
+            if cls in ("status", "unknown"):
+                raise StatementError(f"record 16: type code {code} is not a transaction code "
+                                     f"({'a balance' if cls == 'status' else 'not in use'})",
+                                     rec.field_where(0))
+            known = _DETAIL_CODES[code] = (cls, kind_of(code))
+        cls, kind = known
         raw = rec.get(1)
         if raw.startswith("+"):
             raw = raw[1:]
@@ -697,7 +704,7 @@ class _Reader:
         bank_ref = rec.get(i)
         customer_ref = rec.get(i + 1)
         text = " ".join(p for p in (piece.strip() for piece in rec.text) if p)
-        amount = Decimal(minor).scaleb(-decimals(self.currency))
+        amount = Decimal(minor).scaleb(-self.places)
         status = Status.BOOKED
         notes: tuple[str, ...] = ()
         if cls == "debit":
@@ -723,7 +730,7 @@ class _Reader:
         yield Line(
             account=self.account, statement_id=self.statement_id, value_date=value_date,
             amount=amount, currency=self.currency, bank_transaction_id=txid,
-            kind=kind_of(code), status=status, booking_date=self.as_of,
+            kind=kind, status=status, booking_date=self.as_of,
             reference=customer_ref, remittance=text, bank_code=code, notes=notes,
             where=rec.where)
         if repeated:
