@@ -13,13 +13,20 @@ stop early with ``/`` (the fields left out take their defaults) and an 88 record
 with the next field. How the lines of the file are cut does not matter here:
 
 - several records may share one physical line (each ended by ``/``); once a file does that,
-  the text of a 16 record ends at a ``/`` that is directly followed by the 16, 88 or 49 record
-  that may come next (in a file with one record per line the text always runs to the end of
-  its line);
+  the text of a 16 record ends at a ``/`` that is directly followed by the record that may
+  come next: an 88, a 16 (with its three-digit type code) or the 49 (with its total). In a file
+  with one record per line the text runs to the end of its line, unless a ``/`` in it is
+  followed by what cannot be text: a 16 with type code and amount, or a 49 with total and count;
 - a record may be split over several physical lines: a line that does not begin with a record
-  code continues the record (or the field, or the text) that the line before left open;
+  code continues the record (or the field, or the text) that the line before left open; a
+  record code cut by a line end after a ``/`` is joined again;
 - a record left without its ``/`` at the end of a line, when the next line begins a record,
-  is taken as ended there (a harmless stray that the control totals still check).
+  is taken as ended there (a harmless stray that the control totals still check);
+- a text that ends with ``/`` at the end of its line loses that ``/``; each piece of text (the
+  16's, each 88's) is stripped, and the pieces are joined with a space.
+
+The file is read a physical line at a time: a file written as one single line is held whole
+while it is read.
 
 Amounts carry no decimal point: the decimals are implied by the currency (ISO 4217 minor
 units: 2 for USD, GBP, EUR; 0 for JPY; 3 for KWD). The currency of an account is the one of
@@ -48,13 +55,14 @@ SVB file whose summaries run over 88 records) agree with that reading.
 What a statement line carries:
 
 - ``bank_code`` is the BAI type code; ``reference`` the customer reference; ``remittance`` the
-  text (its 88 pieces joined with a space);
+  text;
 - ``bank_transaction_id`` is the bank reference number (the second line of an account's
   statement with the same reference gets ``#2`` after it, the third ``#3``, with a warning: two
-  lines are never one payment); when the bank gives none it is the stable key ``BAI2:<account>:<as-of date YYYYMMDD>:<n>:<type code>:<amount in minor units>``,
-  where ``n`` is the 1-based position of the 16 record among the account's detail records in
-  its group: the same file read twice gives the same keys, and two identical payments on the
-  same day keep apart by their position;
+  lines are never one payment); when the bank gives none it is the stable key
+  ``BAI2:<account>:<as-of date YYYYMMDD>:<n>:<type code>:<amount in minor units>``, where
+  ``n`` is the 1-based position of the 16 record among the account's detail records in its
+  group: the same file read twice gives the same keys, and two identical payments on the same
+  day keep apart by their position;
 - the value date is the group's as-of date, or the date of a value-dated (``V``) funds type;
   the booking date is the as-of date;
 - ``kind``: credits are credits; the debits that return or reverse an earlier credit are

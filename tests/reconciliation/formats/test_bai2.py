@@ -41,7 +41,7 @@ def of(items, cls):
     return [item for item in items if isinstance(item, cls)]
 
 
-# --- the real files ----------------------------------------------------------------------------
+# --- the real files ------------------------------------------------------------------------------
 
 def test_citi_sample_gbp_credit_with_text_over_seven_continuations():
     items = read_path(CITI)
@@ -160,12 +160,13 @@ def test_sample_with_crlf_and_cr_line_ends_reads_the_same():
 
 # The example file of the BAI2 specification, its first group, as the Informatica BAI2 library
 # guide reproduces it, less a second 16 record and its two 88s that that copy shows in the first
-# account without changing the 49, 98 controls (which agree without them): two accounts, 88 continuations inside the 03 summaries
-# (the second account's summary runs over two of them, the last one giving only the 040
-# amount), funds type S with an empty immediate amount, a text with no "/". Its controls are the
-# bank's: 49 totals 9150000 = 4350000 + 2830000 + 1020000 + 500000 + 450000 over 4 records and
-# 4000000 = -500000 + 1000000 + 2000000 + 500000 + 1000000 + 500000 + 500000 - 1500000 + 500000
-# over 5 records (03, two 88s, 16, 49); the 98 says 13150000, 2 accounts, 11 records.
+# account without changing the 49, 98 controls (which agree without them): two accounts, 88
+# continuations inside the 03 summaries (the second account's summary runs over two of them,
+# the last one giving only the 040 amount), funds type S with an empty immediate amount, a text
+# with no "/". Its controls are the bank's: the 49s total 9150000 = 4350000 + 2830000 +
+# 1020000 + 500000 + 450000 over 4 records, and 4000000 = -500000 + 1000000 + 2000000 + 500000
+# + 1000000 + 500000 + 500000 - 1500000 + 500000 over 5 records (03, two 88s, 16, 49); the 98
+# says 13150000, 2 accounts, 11 records.
 SPEC_EXAMPLE = b"""01,122099999,123456789,040621,0200,1,65,,2/
 02,031001234,122099999,1,040620,2359,,2/
 03,0123456789,,010,+4350000,,,040,2830000,,/
@@ -250,7 +251,7 @@ def test_a_missing_detail_refuses_the_file_by_its_totals():
         read_bytes("\n".join(lines).encode())
 
 
-# --- continuation and funds types ------------------------------------------------------------------
+# --- continuation and funds types ----------------------------------------------------------------
 
 def _file(*records: str, total: int, count: int) -> bytes:
     body = list(records)
@@ -421,7 +422,7 @@ def test_harmless_strays_are_read_when_the_controls_agree():
         read_bytes(data.replace(b"49,1133,7/", b"49,,7/"))
 
 
-# --- bad input -------------------------------------------------------------------------------------
+# --- bad input -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("records", "where", "message"), [
     (["03,1,USD/", "16,142,12.50/"], "line 4, column 8", "not an unsigned whole number"),

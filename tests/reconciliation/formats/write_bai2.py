@@ -40,7 +40,8 @@ class Summary:
     type_code: str
     amount: int | None  # signed for balances
     count: int | None = None
-    funds: tuple[str, ...] = ("",)  # ("",), ("Z",), ("S", a, b, c), ("V", yymmdd, hhmm), ("D", n, ...)
+    # ("",), ("Z",), ("S", a, b, c), ("V", yymmdd, hhmm), ("D", n, days, amount, ...)
+    funds: tuple[str, ...] = ("",)
 
     def fields(self) -> list[str]:
         amount = "" if self.amount is None else str(self.amount)
