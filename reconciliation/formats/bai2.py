@@ -21,7 +21,9 @@ with the next field. How the lines of the file are cut does not matter here:
   code continues the record (or the field, or the text) that the line before left open; a
   record code cut by a line end after a ``/`` is joined again;
 - a record left without its ``/`` at the end of a line, when the next line begins a record,
-  is taken as ended there (a harmless stray that the control totals still check);
+  is taken as ended there (a harmless stray that the control totals still check), unless it
+  still lacks a field it cannot do without: then the next line continues it, whatever it
+  begins with (a line cut that happens to leave ``99,`` at the start of the next line);
 - a text that ends with ``/`` at the end of its line loses that ``/``; each piece of text (the
   16's, each 88's) is stripped, and the pieces are joined with a space.
 
@@ -125,6 +127,11 @@ OPENING = ("010", "040")
 CLOSING = {"010": "015", "040": "045"}
 
 
+# How many fields each record cannot do without: 01 sender, receiver, creation date and time,
+# file id; 02 receiver, originator, status, as-of date; 03 account; 16 type code and amount;
+# 49 total and records; 98 and 99 total, accounts or groups, and records.
+_REQUIRED = {"01": 5, "02": 4, "03": 1, "16": 2, "49": 2, "98": 3, "99": 3}
+_DATES = {"01": 2, "02": 3}  # the field of the file creation date, of the as-of date
 _DETAIL_CODES: dict[str, tuple[str, Kind]] = {}  # type code: (class, kind), as met
 
 
@@ -224,6 +231,17 @@ class _Record:
                 return _where(line, col)
         return self.where
 
+    def complete(self) -> bool:
+        """Whether the record has all the fields it cannot do without (counting one that a line
+        end may have cut): only then may a line that begins like a record end it."""
+        if self.in_text:
+            return True
+        have = len(self.tokens)
+        if self.partial is not None and not (
+                _DATES.get(self.code) == have and len(self.partial.strip()) < 6):
+            have += 1  # a field the line end left open counts, unless a date cut short
+        return have >= _REQUIRED[self.code]
+
     def get(self, index: int) -> str:
         return self.tokens[index].strip() if index < len(self.tokens) else ""
 
@@ -307,7 +325,7 @@ class _Reader:
             rec = self.rec
             seen = False  # a record has begun on this line
             if rec is not None and not rec.closed:
-                if not s.strip() or _RECORD_START.match(s):
+                if not s or (_RECORD_START.match(s) and rec.complete()):
                     self.close(rec)
                 elif rec.in_text and rec.text and self.text_ends_across(rec, s):
                     s = rec.text_tail + s  # the record code that the line end cut

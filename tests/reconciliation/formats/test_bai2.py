@@ -151,6 +151,18 @@ def test_samples_wrapped_at_any_width_read_the_same():
             assert [comparable(i) for i in got] == want, (path.name, width)
 
 
+def test_sample_on_one_line_cut_into_blocks_of_any_width_reads_the_same():
+    """The SVB file as one line, then cut every ``width`` characters wherever that falls: in a
+    field, in a text, in a record code, or so that a block begins with "99," inside an account
+    number."""
+    want = [comparable(i) for i in read_path(SVB)]
+    one_line = b"".join(line.strip() + (b"" if line.strip().endswith(b"/") else b"/")
+                        for line in SVB.read_bytes().splitlines())
+    for width in range(1, 120):
+        blocks = b"\n".join(one_line[i:i + width] for i in range(0, len(one_line), width))
+        assert [comparable(i) for i in read_bytes(blocks)] == want, width
+
+
 def test_sample_with_crlf_and_cr_line_ends_reads_the_same():
     svb = SVB.read_bytes()
     want = [comparable(i) for i in read_bytes(svb)]
