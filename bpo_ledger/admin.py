@@ -66,6 +66,7 @@ class ClientAdmin(admin.ModelAdmin):
             {"fields": [("sla_hours_critical", "sla_hours_high", "sla_hours_medium", "sla_hours_low")]},
         ),
         ("Adjustments", {"fields": ["adjustment_approval_threshold"]}),
+        ("Bank statements", {"fields": ["statement_accounts_listed_only"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

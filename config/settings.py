@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "bpo_ledger.middleware.private_no_store",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, which reads the body: a body larger than its page takes is refused unread.
+    "bpo_ledger.uploads.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -197,7 +199,19 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # Evidence attached to discrepancies: stored under MEDIA_ROOT/attachments/<client>/, served only
 # through the app to members of that client (never as public media).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# A request body larger than its page takes is refused (413) from its declared length before any
+# of it is read (bpo_ledger.uploads): an upload page's own limit, this for every other form.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# An upload up to this size stays in memory; a larger one (below its page's limit) is spooled to
+# a temporary file as it arrives.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Bank statements (reconciliation): uploads up to STATEMENT_MAX_BYTES; from STATEMENT_ASYNC_BYTES
+# a worker imports the file (the page shows its progress) instead of the request.
+STATEMENT_MAX_BYTES = env.int("STATEMENT_MAX_BYTES", default=200 * 1024 * 1024)
+STATEMENT_ASYNC_BYTES = env.int("STATEMENT_ASYNC_BYTES", default=5 * 1024 * 1024)
+# Where uploads wait for the worker: under MEDIA_ROOT/statements/<client>/.
+STATEMENT_UPLOAD_DIR = "statements"
 
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.
 _email = env.email_url(
@@ -238,6 +252,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# The progress of imports running in a worker (rows read, rows stored), read by the web process:
+# Redis beside the broker, else files under var/ (the embedded default).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "progress": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+        if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "progress")}
+    ),
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
