@@ -625,7 +625,12 @@ def statement_import(
             raise DomainError(f"Unknown format {format!r}; known: {', '.join(ImportFormat.values)}.")
         reader_name = READER_OF_FORMAT[format]
     else:
-        reader_name = formats.detect(head)
+        try:
+            reader_name = formats.detect(head)
+        except StatementError:
+            if mapping is None:
+                raise
+            reader_name = "csv"  # CSV is never detected: a mapping chosen says what the file is
     options = _reader_options(reader_name, mapping, client)
     payment_import = PaymentImport(
         client=client, file_name=file_name[:255], sha256=sha256,
