@@ -15,6 +15,7 @@ CLIENT_MENU = [
     ("Schedules", "schedule_list", "filter", None),
     ("Customers", "customer_list", "client", None),
     ("Payments", "payment_list", "client", None),
+    ("Statements", "import_list", "client", None),
     ("Audit trail", "audit_trail", "client", ("supervisor", "auditor", "admin")),
 ]
 

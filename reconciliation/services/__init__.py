@@ -8,11 +8,13 @@ from .imports import (
     notice_deadline,
     statement_async_bytes,
     statement_import,
+    statement_import_job_run,
+    statement_import_queue,
     statement_import_void,
     statement_max_bytes,
 )
 
 __all__ = [
     "CsvPreview", "csv_preview", "file_sha256", "import_notice_done", "notice_deadline",
-    "statement_async_bytes", "statement_import", "statement_import_void", "statement_max_bytes",
+    "statement_async_bytes", "statement_import", "statement_import_job_run", "statement_import_queue", "statement_import_void", "statement_max_bytes",
 ]

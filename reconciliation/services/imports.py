@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -807,3 +808,75 @@ def statement_async_bytes() -> int:
     return settings.STATEMENT_ASYNC_BYTES
 
 
+
+
+# --- Large files: imported by a worker ----------------------------------------------------------
+
+def _job_path(client: Client, job_token: str) -> str:
+    return f"{settings.STATEMENT_UPLOAD_DIR}/{client.code}/{job_token}"
+
+
+def statement_import_queue(
+    *, client: Client, actor, upload, format: str | None = None, mapping: CsvMapping | None = None  # noqa: A002
+):
+    """Keep a large upload for a worker and queue its import; the job's page follows it."""
+    import uuid
+
+    from django.core.files.storage import default_storage
+
+    from .. import tasks
+    from ..models import ImportJob
+
+    require_role(actor, client, WRITE_ROLES)
+    if mapping is not None and mapping.client_id != client.pk:
+        raise DomainError("This column mapping belongs to another client.")
+    path = default_storage.save(_job_path(client, uuid.uuid4().hex), upload)
+    job = ImportJob.objects.create(
+        client=client, file_name=upload.name.rsplit("/", 1)[-1][:255], path=path, size=upload.size,
+        format=format or "", mapping=mapping, created_by=actor,
+    )
+    tasks.import_statement_job.delay_on_commit(job.pk)
+    return job
+
+
+def statement_import_job_run(*, job_id: int) -> None:
+    """Run a queued import job once: claimed by a conditional UPDATE, so a second delivery does nothing."""
+    from django.core.cache import caches
+    from django.core.files.storage import default_storage
+
+    from ..models import ImportJob, JobStatus
+    from ..selectors import PROGRESS_CACHE, job_progress_key
+
+    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING):
+        return
+    job = ImportJob.objects.select_related("client", "created_by", "mapping").get(pk=job_id)
+    cache = caches[PROGRESS_CACHE]
+
+    def progress(read: int, stored: int) -> None:
+        cache.set(job_progress_key(job.pk), (read, stored), timeout=24 * 3600)
+
+    outcome = {"status": JobStatus.FAILED, "finished_at": timezone.now()}
+    try:
+        with default_storage.open(job.path, "rb") as stream:
+            imported = statement_import(
+                client=job.client, actor=job.created_by, file_name=job.file_name, stream=stream,
+                format=job.format or None, mapping=job.mapping, source="upload (job)", progress=progress,
+            )
+    except StatementError as exc:
+        outcome["error"] = f"Refused at {exc.where or 'the start'}: {exc.message}. Nothing of the file was kept."
+    except (DomainError, PermissionDenied) as exc:
+        outcome["error"] = str(exc)
+    except Exception:
+        outcome["error"] = "The import failed on our side; nothing of the file was kept. Try again or tell an admin."
+        ImportJob.objects.filter(pk=job.pk).update(**outcome)
+        raise
+    else:
+        outcome.update(status=JobStatus.DONE, payment_import=imported, rows_stored=imported.created_count,
+                       rows_read=imported.entries_count)
+    finally:
+        default_storage.delete(job.path)
+    read, stored = cache.get(job_progress_key(job.pk)) or (0, 0)
+    outcome.setdefault("rows_read", read)
+    outcome.setdefault("rows_stored", stored)
+    ImportJob.objects.filter(pk=job.pk).update(**outcome)
+    cache.delete(job_progress_key(job.pk))
