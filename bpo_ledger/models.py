@@ -486,7 +486,8 @@ MANUAL_SOURCE_ACCOUNT = "manual"
 class Payment(models.Model):
     """Money actually received (positive) or taken back (negative), however it was recorded."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments")
+    # No single-column index: payment_client_date_idx (client, value_date) leads with client_id.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments", db_index=False)
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
@@ -530,6 +531,7 @@ class Payment(models.Model):
         "self",
         null=True,
         blank=True,
+        db_index=False,  # payment_reverses_idx: only the few that reverse something
         on_delete=models.PROTECT,
         related_name="reversals",
         help_text="The earlier payment this return, reversal or chargeback takes back.",
@@ -537,7 +539,8 @@ class Payment(models.Model):
     # A payment recorded by hand that a bank line later carried: the line's key, so that the
     # same line in a later file is known and never becomes a second payment.
     confirmed_import = models.ForeignKey(
-        PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmations"
+        PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmations",
+        db_index=False,  # payment_confirmed_import_idx: only the few confirmed
     )
     confirmed_source_account = models.CharField(max_length=64, blank=True)
     confirmed_transaction_id = models.CharField(max_length=128, blank=True)
@@ -568,6 +571,13 @@ class Payment(models.Model):
                 fields=["client", "source_account", "entry_ref"],
                 name="payment_entry_ref_idx",
                 condition=~Q(entry_ref=""),
+            ),
+            # Partial: most payments reverse nothing and confirm nothing, and a bulk import should
+            # not pay for index entries of NULLs. Voiding an import looks them up.
+            models.Index(fields=["reverses"], name="payment_reverses_idx", condition=Q(reverses__isnull=False)),
+            models.Index(
+                fields=["confirmed_import"], name="payment_confirmed_import_idx",
+                condition=Q(confirmed_import__isnull=False),
             ),
         ]
 

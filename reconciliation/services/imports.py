@@ -336,7 +336,8 @@ def _replace_batches(cursor, client: Client, payment_import: PaymentImport) -> i
     cursor.execute(
         f"UPDATE {STAGING} SET skip = true WHERE status = 'booked' AND NOT batch AND entry_ref <> '' "  # noqa: S608
         f"AND EXISTS (SELECT 1 FROM {Payment._meta.db_table} p WHERE p.client_id = %s "
-        f"AND p.source_account = {STAGING}.account AND p.entry_ref = {STAGING}.entry_ref AND p.batch_detail)",
+        f"AND p.source_account = {STAGING}.account AND p.entry_ref <> '' AND p.entry_ref = {STAGING}.entry_ref "
+        "AND p.batch_detail)",
         [client.pk],
     )
     skipped = cursor.rowcount
@@ -433,50 +434,53 @@ def _reference_of_manual(reference: str) -> str:
     return reference.split(" (")[0].strip()
 
 
+def _mark_known_confirmations(cursor, client: Client) -> None:
+    """Lines that already confirmed a payment recorded by hand (an earlier, overlapping file) are
+    known: marked here with one join, so the insert needs no look-up per line."""
+    cursor.execute(
+        f"UPDATE {STAGING} AS s SET skip = true, confirms = m.id FROM {Payment._meta.db_table} m "  # noqa: S608
+        "WHERE m.client_id = %s AND m.confirmed_transaction_id <> '' AND m.confirmed_source_account = s.account "
+        "AND m.confirmed_transaction_id = s.txid AND s.status = 'booked' AND NOT s.skip",
+        [client.pk],
+    )
+
+
 def _store(cursor, client: Client, payment_import: PaymentImport, progress: Progress | None, read: int) -> tuple[int, int]:
     """Insert the staged booked lines as payments; returns (candidates, stored)."""
     table = Payment._meta.db_table
     customer_table = Payment._meta.get_field("customer").related_model._meta.db_table
     now = timezone.now()
-    cursor.execute(f"SELECT min(seq), max(seq) FROM {STAGING}")  # noqa: S608
-    low, high = cursor.fetchone()
-    candidates = stored = 0
+    cursor.execute(f"SELECT min(seq), max(seq), count(*) FILTER (WHERE status = 'booked' AND (NOT skip OR confirms IS NOT NULL)) FROM {STAGING}"  # noqa: S608
+                   if connection.vendor == "postgresql" else
+                   f"SELECT min(seq), max(seq), sum(CASE WHEN status = 'booked' AND (NOT skip OR confirms IS NOT NULL) THEN 1 ELSE 0 END) FROM {STAGING}")  # noqa: S608
+    low, high, candidates = cursor.fetchone()
+    stored = 0
     if low is None:
         return 0, 0
     # A customer is named when exactly one of the client's customers has the payer's account.
-    customer = (
-        f"(SELECT CASE WHEN count(*) = 1 THEN min(c.id) END FROM {customer_table} c "  # noqa: S608
-        "WHERE c.client_id = %s AND c.bank_account_hash = s.payer_hash AND s.payer_hash <> '')"
-    )
-    known_confirmation = (
-        f"EXISTS (SELECT 1 FROM {table} m WHERE m.client_id = %s AND m.confirmed_source_account = s.account "  # noqa: S608
-        "AND m.confirmed_transaction_id = s.txid)"
+    customers = (
+        f"(SELECT bank_account_hash, min(id) AS id FROM {customer_table} WHERE client_id = %s "  # noqa: S608
+        "AND bank_account_hash <> '' GROUP BY bank_account_hash HAVING count(*) = 1)"
     )
     for start in range(low, high + 1, STORE_BATCH):
         end = start + STORE_BATCH
-        cursor.execute(
-            f"SELECT count(*) FROM {STAGING} s WHERE s.seq >= %s AND s.seq < %s AND s.status = 'booked' "  # noqa: S608
-            "AND NOT s.skip",
-            [start, end],
-        )
-        candidates += cursor.fetchone()[0]
         cursor.execute(
             f"INSERT INTO {table} (client_id, customer_id, payment_import_id, source, kind, amount, currency, "  # noqa: S608
             "value_date, booking_date, source_account, bank_transaction_id, payer_name, payer_account, "
             "payer_account_last4, payer_account_hash, reference, remittance, bank_code, return_code, entry_ref, "
             "batch_detail, notes, confirmed_source_account, confirmed_transaction_id, created_at) "
-            f"SELECT %s, {customer}, %s, %s, s.kind, s.amount, s.currency, s.value_date, s.booking_date, s.account, "
+            "SELECT %s, c.id, %s, %s, s.kind, s.amount, s.currency, s.value_date, s.booking_date, s.account, "
             "s.txid, s.payer_name, s.payer_account, s.payer_last4, s.payer_hash, s.reference, s.remittance, "
             "s.bank_code, s.return_code, s.entry_ref, s.batch, s.notes, '', '', %s "
-            f"FROM {STAGING} s WHERE s.seq >= %s AND s.seq < %s AND s.status = 'booked' AND NOT s.skip "
-            f"AND s.confirms IS NULL AND NOT {known_confirmation} ORDER BY s.seq "
-            "ON CONFLICT (client_id, source_account, bank_transaction_id) DO NOTHING",
-            [client.pk, client.pk, payment_import.pk, PaymentSource.BANK_FILE, now, start, end, client.pk],
+            f"FROM {STAGING} s LEFT JOIN {customers} c ON c.bank_account_hash = s.payer_hash "
+            "WHERE s.seq >= %s AND s.seq < %s AND s.status = 'booked' AND NOT s.skip AND s.confirms IS NULL "
+            "ORDER BY s.seq ON CONFLICT (client_id, source_account, bank_transaction_id) DO NOTHING",
+            [client.pk, payment_import.pk, PaymentSource.BANK_FILE, now, client.pk, start, end],
         )
         stored += cursor.rowcount
         if progress is not None:
             progress(read, stored)
-    return candidates, stored
+    return candidates or 0, stored
 
 
 def _link_reversals(client: Client, payment_import: PaymentImport) -> int:
@@ -653,8 +657,11 @@ def statement_import(
             progress(read, 0)
         if not reading.places and not reading.notices:
             raise StatementError("the file holds no statement")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {STAGING}")  # a temporary table has no statistics until asked
         _refuse_repeated_ids(cursor)
         replaced = _replace_batches(cursor, client, payment_import)
+        _mark_known_confirmations(cursor, client)
         confirmed = _confirm_manual(cursor, client, payment_import)
         candidates, stored = _store(cursor, client, payment_import, progress, read)
         _record_items(client, payment_import, reading, cursor)

@@ -302,3 +302,10 @@ def test_one_file_naming_a_transaction_twice_is_refused(client_a, agent, monkeyp
     with pytest.raises(StatementError, match="appears twice"):
         _import(client_a, agent, b"x")
     assert not Payment.objects.exists()
+
+
+def test_a_payment_from_a_customers_account_on_file_names_the_customer(client_a, agent, mapping, customer_a):
+    # customer_a's account on file is GB29 NWBK 6016 1331 9268 19; written here without spaces.
+    import_csv(client_a, agent, csv_file("2026-11-02,70.00,Invoice,M Gonzalez,GB29NWBK60161331926819", ROWS[3]), mapping)
+    named = dict(Payment.objects.filter(client=client_a).values_list("amount", "customer"))
+    assert named == {Decimal("70.00"): customer_a.pk, Decimal("250.00"): None}
