@@ -5,6 +5,7 @@ p50/p95 and queries per page; then times Claim next with 10 concurrent claimers.
 """
 
 import datetime as dt
+import json
 import random
 import statistics
 import threading
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from bpo_ledger.models import Client, Membership
 from discrepancies.models import PRIORITY_RANK, Discrepancy
+from discrepancies.policy import sla_started
 from discrepancies.services import discrepancy_claim_next
 
 CLIENTS = 20
@@ -51,7 +53,7 @@ def _setup(total: int):
         "currency", "amount_expected", "amount_actual", "amount_difference", "mismatch_field", "root_cause",
         "resolution_code", "resolution_text", "assignee_id", "sla_due_at", "escalation_level", "detected_by",
         "fingerprint", "adjustment_type", "adjustment_before", "adjustment_after", "approval", "approval_comment",
-        "version", "created_at", "updated_at",
+        "approval_reason", "sla_history", "version", "created_at", "updated_at",
     ]
     per_client = total // CLIENTS
     start = time.perf_counter()
@@ -66,12 +68,14 @@ def _setup(total: int):
                     expected = Decimal(rng.randrange(1000, 500000)) / 100
                     actual = expected - Decimal(rng.randrange(-5000, 5000)) / 100
                     assignee = None if status == "open" else agents[c].pk
+                    due = created + dt.timedelta(hours=rng.choice([4, 24, 72, 168]))
                     copy.write_row((
                         client.pk, n, kind, status, priority, PRIORITY_RANK[priority], False,
                         f"{kind} on payment {n}", "USD", expected, actual, actual - expected,
                         "amount" if kind == "mismatch" else "", "", "", "", assignee,
-                        created + dt.timedelta(hours=rng.choice([4, 24, 72, 168])), 0, "run:bench",
-                        f"bench:{client.pk}:{n}", "", "{}", "{}", "not_required", "", 1, created, created,
+                        due, 0, "run:bench",
+                        f"bench:{client.pk}:{n}", "", "{}", "{}", "not_required", "", "",
+                        json.dumps(sla_started([], due_at=due, level=0)), 1, created, created,
                     ))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE discrepancies_discrepancy")

@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from . import services
-from .models import AuditEvent, Client, Customer, Membership, Payment, PaymentImport
+from .models import (
+    AuditEvent,
+    BankClosureDay,
+    Client,
+    Customer,
+    Membership,
+    Payment,
+    PaymentImport,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,15 +33,22 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class BankClosureDayInline(admin.TabularInline):
+    model = BankClosureDay
+    extra = 0
+    fields = ["date", "name"]
+    verbose_name = "bank closure day (not a public holiday)"
+
+
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "currency", "timezone", "country", "is_active"]
     list_filter = ["is_active", "currency", "country"]
     search_fields = ["code", "name"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, BankClosureDayInline]
     fieldsets = [
         (None, {"fields": ["code", "name", "is_active"]}),
-        ("Locale", {"fields": ["currency", "timezone", "country", "business_day_rule"]}),
+        ("Locale", {"fields": ["currency", "timezone", ("country", "subdivision"), "business_day_rule"]}),
         ("Customers", {"fields": ["payment_instructions"]}),
         (
             "Matching",
@@ -65,7 +80,7 @@ class ClientAdmin(admin.ModelAdmin):
             "Discrepancy SLA (hours to resolve)",
             {"fields": [("sla_hours_critical", "sla_hours_high", "sla_hours_medium", "sla_hours_low")]},
         ),
-        ("Adjustments", {"fields": ["adjustment_approval_threshold"]}),
+        ("Adjustments", {"fields": ["adjustment_approval_threshold", "adjustment_approval_window_days"]}),
         ("Bank statements", {"fields": ["statement_accounts_listed_only"]}),
     ]
 
@@ -75,14 +90,23 @@ class ClientAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        changes = {
-            field: str(form.cleaned_data.get(field)) for field in form.changed_data
-        }
+        def text(value):
+            return None if value in (None, "") else str(value)
+
+        if change:
+            changes = {
+                field: {"before": text(form.initial.get(field)), "after": text(form.cleaned_data.get(field))}
+                for field in form.changed_data
+            }
+        else:
+            changes = {field: text(form.cleaned_data.get(field)) for field in form.changed_data}
         services.client_policy_record(
             client=obj, actor=request.user, created=not change, changes=changes
         )
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is BankClosureDay:
+            return self._save_closure_days(request, form.instance, formset)
         instances = formset.save(commit=False)
         for membership in formset.deleted_objects:
             services.membership_record(membership=membership, actor=request.user, verb="membership.revoked")
@@ -92,6 +116,25 @@ class ClientAdmin(admin.ModelAdmin):
             membership.save()
             services.membership_record(membership=membership, actor=request.user, verb=verb)
         formset.save_m2m()
+
+    def _save_closure_days(self, request, client, formset):
+        # Closure days move due dates, so each change goes on the client's log like its policy.
+        before = {day.pk: day for day in BankClosureDay.objects.filter(client=client)}
+        formset.save()
+        changes = {}
+        for day in formset.deleted_objects:
+            changes[f"bank closure day {day.date:%Y-%m-%d}"] = {"before": day.name, "after": None}
+        for day in formset.new_objects:
+            changes[f"bank closure day {day.date:%Y-%m-%d}"] = {"before": None, "after": day.name}
+        for day, _ in formset.changed_objects:
+            old = before[day.pk]
+            if old.date != day.date:
+                changes[f"bank closure day {old.date:%Y-%m-%d}"] = {"before": old.name, "after": None}
+                changes[f"bank closure day {day.date:%Y-%m-%d}"] = {"before": None, "after": day.name}
+            else:
+                changes[f"bank closure day {day.date:%Y-%m-%d}"] = {"before": old.name, "after": day.name}
+        if changes:
+            services.client_policy_record(client=client, actor=request.user, created=False, changes=changes)
 
 
 @admin.register(Membership)

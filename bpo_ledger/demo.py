@@ -29,6 +29,7 @@ CLIENTS = [
         "currency": "EUR",
         "timezone": "Europe/Berlin",
         "country": "DE",
+        "subdivision": "BE",  # Berlin
         "match_tolerance_percent": Decimal("0.50"),
         "grace_days": 5,
         "payment_instructions": "Überweisung an Globex Telecom GmbH, IBAN DE44 5001 0517 5407 3249 31, Verwendungszweck: Ihre Referenz.",
@@ -39,6 +40,7 @@ CLIENTS = [
         "currency": "GBP",
         "timezone": "Europe/London",
         "country": "GB",
+        "subdivision": "ENG",
         "reminder_lead_days": [10, 3, 1],
         "sla_hours_critical": 2,
         "payment_instructions": "Pay by bank transfer to Initech Lending Ltd, sort code 20-00-00, account 55779911, quoting your reference.",

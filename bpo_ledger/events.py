@@ -202,7 +202,12 @@ def _membership(details: dict) -> str:
 
 
 def _policy(details: dict) -> str:
-    return changes(details.get("changes"))
+    # A client's creation, and changes logged before the admin kept the value before, hold only
+    # the value set.
+    return ", ".join(
+        changes({field: change}) if isinstance(change, Mapping) else f"{field.replace('_', ' ')} set to {value_text(change)}"
+        for field, change in (details.get("changes") or {}).items()
+    )
 
 
 register_subjects({"customer": "customer", "client": "client", "user": "user"})

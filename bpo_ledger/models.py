@@ -45,6 +45,28 @@ def validate_country(value: str) -> None:
         )
 
 
+def country_subdivision(country: str, value: str) -> str:
+    """The package's code for `value`, a subdivision of `country` by code or name, any case
+    ("england" -> "ENG"); raises ValidationError naming the country's subdivisions."""
+    calendar = holidays.country_holidays(country)
+    codes = {code.casefold(): code for code in calendar.subdivisions}
+    names = {name.casefold(): code for name, code in calendar.subdivisions_aliases.items()}
+    code = codes.get(value.strip().casefold()) or names.get(value.strip().casefold())
+    if code is not None:
+        return code
+    if not codes:
+        raise ValidationError(
+            "%(country)s has no subdivisions in the holiday calendar: leave this empty.",
+            params={"country": country},
+            code="invalid_subdivision",
+        )
+    raise ValidationError(
+        "%(value)s is not a subdivision of %(country)s; use one of %(codes)s.",
+        params={"value": value, "country": country, "codes": ", ".join(calendar.subdivisions)},
+        code="invalid_subdivision",
+    )
+
+
 def validate_day_list(value) -> None:
     if not isinstance(value, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -114,14 +136,19 @@ class Client(models.Model):
         max_length=2,
         default="US",
         validators=[validate_country],
-        help_text="Country whose public holidays are not business days (ISO 3166 alpha-2).",
+        help_text="Country whose working week and public (and bank) holidays set the business days (ISO 3166 alpha-2).",
+    )
+    subdivision = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="State, nation or Land whose own holidays also close banks, e.g. ENG (England) in GB, VIC in AU, BY in DE.",
     )
     is_active = models.BooleanField(default=True)
     business_day_rule = models.CharField(
         max_length=20,
         choices=BusinessDayRule.choices,
         default=BusinessDayRule.FOLLOWING,
-        help_text="Where a due date on a weekend or public holiday moves to.",
+        help_text="Where a due date moves when the bank is closed that day (weekend, holiday, closure day).",
     )
     payment_instructions = models.TextField(
         blank=True,
@@ -223,7 +250,18 @@ class Client(models.Model):
     adjustment_approval_threshold = money_field(
         default=Decimal("100.00"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="Adjustments above this amount need a supervisor's approval.",
+        help_text=(
+            "Adjustments need a supervisor's approval when, with the others on the same scheduled payment "
+            "in the approval window, they come to more than this amount."
+        ),
+    )
+    adjustment_approval_window_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=(
+            "The adjustments (applied or pending, by anyone) on one scheduled payment in this many days "
+            "are added up against the approval threshold, so that one large adjustment cannot be split into small ones."
+        ),
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -263,12 +301,43 @@ class Client(models.Model):
     def __str__(self):
         return f"{self.code} · {self.name}"
 
+    def clean(self):
+        super().clean()
+        # An unknown country is already the country field's error.
+        if self.subdivision and self.country in holidays.list_supported_countries():
+            try:
+                self.subdivision = country_subdivision(self.country, self.subdivision)
+            except ValidationError as exc:
+                raise ValidationError({"subdivision": exc}) from None
+
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
     def sla_hours(self, priority: str) -> int:
         return getattr(self, f"sla_hours_{priority}")
+
+
+class BankClosureDay(models.Model):
+    """A day the client's bank is closed though it is no public holiday (a strike, a bank's own
+    holiday): due dates roll off it like off a holiday."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="bank_closure_days")
+    date = models.DateField()
+    name = models.CharField(max_length=100, help_text="Why the bank is closed, e.g. Bank staff day.")
+
+    class Meta:
+        ordering = ["client", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "date"],
+                name="bank_closure_day_once_per_client",
+                violation_error_message="This day is already a bank closure day of the client.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.date:%Y-%m-%d} {self.name}"
 
 
 class Role(models.TextChoices):

@@ -239,6 +239,9 @@ SMS_BACKEND = env(
     default="schedules.sms.LocmemSMSBackend" if ENVIRONMENT == "test" else "schedules.sms.FileSMSBackend",
 )
 SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(VAR_DIR / "sms.log"))
+# A reminder sender refreshes its claim as it goes (every tenth of this); the hourly sweep takes
+# back claims left unrefreshed this long, as those of a sender that died.
+REMINDER_CLAIM_TIMEOUT = env.int("REMINDER_CLAIM_TIMEOUT_SECONDS", default=15 * 60)
 
 # Celery: the embedded default is the filesystem transport under var/, so `make run`
 # needs neither Redis nor RabbitMQ.

@@ -63,7 +63,13 @@ def _adjustment(d: dict) -> str:
 
 def _adjustment_requested(d: dict) -> str:
     text = _adjustment(d)
-    if d.get("needs_approval"):
+    if d.get("needs_approval") and d.get("window_total"):
+        text += (
+            f"; with the others on the same payment in {d.get('window_days')} days it comes to "
+            f"{money(d['window_total'], d.get('currency', ''))}, above the approval threshold of {money(d.get('threshold'))}: "
+            "it waits for a supervisor"
+        )
+    elif d.get("needs_approval"):
         text += f"; above the approval threshold of {money(d.get('threshold'))}, it waits for a supervisor"
     return text
 
@@ -85,6 +91,8 @@ def _decided(d: dict) -> str:
 
 def _escalated_by_sweep(d: dict) -> str:
     parts = [changes(d.get("changes"))]
+    if d.get("missed_sla_due_at"):
+        parts.append(f"missed the SLA due {d['missed_sla_due_at']}")  # in the client's zone, as above
     if d.get("escalation_level"):
         parts.append(f"escalation level {d['escalation_level']}")
     if d.get("sla_due_at"):

@@ -6,7 +6,15 @@ from django.utils import timezone
 
 from bpo_ledger.forms import ProjectForm
 
-from .models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, DiscrepancyKind, Priority, Status
+from .models import (
+    ACTIVE_STATUSES,
+    PRIORITY_RANK,
+    Discrepancy,
+    DiscrepancyKind,
+    Priority,
+    Status,
+    sla_breached_q,
+)
 from .reports import AGING_BUCKETS
 
 
@@ -84,9 +92,10 @@ class QueueFilter(django_filters.FilterSet):
         return queryset
 
     def sla_filter(self, queryset, name, value):
+        # An open item that has missed any of its due times, even one an escalation replaced.
         if value == "true":
-            return queryset.filter(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
-        return queryset.exclude(sla_due_at__lt=self.now, status__in=ACTIVE_STATUSES)
+            return queryset.filter(sla_breached_q(self.now))
+        return queryset.exclude(sla_breached_q(self.now))
 
     def amount_min_filter(self, queryset, name, value):
         return queryset.filter(Q(amount_difference__gte=value) | Q(amount_difference__lte=-value))

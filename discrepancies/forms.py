@@ -6,6 +6,7 @@ from django.core.validators import RegexValidator
 
 from bpo_ledger.forms import ProjectForm, version_field
 from bpo_ledger.models import Customer, Payment
+from bpo_ledger.money import validate_currency
 from schedules.models import ScheduledPayment
 
 from .models import AdjustmentType, Discrepancy, DiscrepancyKind, MismatchField, Priority, RootCause
@@ -72,7 +73,7 @@ class DiscrepancyForm(ReferenceLookupForm):
     )
     amount_expected = forms.DecimalField(max_digits=18, decimal_places=2, required=False, label="Amount expected")
     amount_actual = forms.DecimalField(max_digits=18, decimal_places=2, required=False, label="Amount received")
-    currency = forms.CharField(max_length=3, required=False, help_text="Blank: the client's currency.")
+    currency = forms.CharField(max_length=8, required=False, help_text="ISO 4217, e.g. USD; blank: the client's currency.")
     mismatch_field = forms.ChoiceField(
         choices=[("", "—")] + MismatchField.choices, required=False, label="Mismatched field",
         help_text="Mismatches only: what does not match.",
@@ -80,7 +81,10 @@ class DiscrepancyForm(ReferenceLookupForm):
     root_cause = forms.ChoiceField(choices=ROOT_CAUSES, required=False)
 
     def clean_currency(self):
-        return self.cleaned_data["currency"].strip().upper()
+        currency = self.cleaned_data["currency"].strip().upper()
+        if currency:
+            validate_currency(currency)
+        return currency
 
 
 class AdjustmentForm(ReferenceLookupForm):

@@ -42,6 +42,12 @@ ACTIVE_STATUSES = (
 )
 
 
+def sla_breached_q(now) -> Q:
+    """Active items that have missed any of their SLA due times, the current one included (the
+    sweep may not have escalated it yet). The queue's filter, the team page and the dashboard."""
+    return Q(status__in=ACTIVE_STATUSES) & (Q(sla_breached_at__isnull=False) | Q(sla_due_at__lt=now))
+
+
 class Priority(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
@@ -146,7 +152,16 @@ class Discrepancy(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    sla_due_at = models.DateTimeField()
+    sla_due_at = models.DateTimeField(help_text="The current SLA due time.")
+    # Every due time the item was given and whether it was met (policy.sla_started and the
+    # functions after it); kept for good, so an escalation never erases a breach.
+    sla_history = models.JSONField(default=list, blank=True)
+    first_sla_breached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first SLA due time was missed: SLA performance counts it."
+    )
+    sla_breached_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the item first missed any of its SLA due times."
+    )
     escalation_level = models.PositiveSmallIntegerField(default=0)
     escalated_at = models.DateTimeField(null=True, blank=True)
     detected_by = models.CharField(
@@ -164,6 +179,9 @@ class Discrepancy(models.Model):
     adjustment_before = models.JSONField(default=dict, blank=True)
     adjustment_after = models.JSONField(default=dict, blank=True)
     approval = models.CharField(max_length=16, choices=Approval.choices, default=Approval.NOT_REQUIRED)
+    approval_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it needs a supervisor's approval, as the requester was told."
+    )
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -233,6 +251,10 @@ class Discrepancy(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    def sla_breached(self, now) -> bool:
+        """sla_breached_q for one item."""
+        return self.is_active and (self.sla_breached_at is not None or self.sla_due_at < now)
 
     @property
     def resolution_choices(self) -> list[tuple[str, str]]:

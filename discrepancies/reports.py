@@ -8,13 +8,13 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, IntegerField, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Abs, TruncDate
 from django.utils import timezone
 
 from bpo_ledger.models import Client
 
-from .models import ACTIVE_STATUSES, Discrepancy, DiscrepancyKind, Priority
+from .models import ACTIVE_STATUSES, Discrepancy, DiscrepancyKind, Priority, sla_breached_q
 
 ZERO = Decimal("0.00")
 # Age in full days since the item was logged: the last day of each bucket, then "over 90".
@@ -117,12 +117,39 @@ class SlaBreaches:
 
 
 def sla_breaches_by_priority(*, client: Client, now: dt.datetime | None = None) -> SlaBreaches:
-    """Active items past their SLA due time, counted by priority: one grouped query."""
+    """Active items that have missed any of their SLA due times (escalated ones included),
+    counted by priority: one grouped query."""
     now = now or timezone.now()
-    groups = _active(client).filter(sla_due_at__lt=now).values("priority").annotate(n=Count("id"))
+    groups = _active(client).filter(sla_breached_q(now)).values("priority").annotate(n=Count("id"))
     counts = {g["priority"]: g["n"] for g in groups}
     rows = [(p.value, p.label, counts.get(p.value, 0)) for p in reversed(Priority)]
     return SlaBreaches(rows, sum(n for _, _, n in rows))
+
+
+@dataclass(frozen=True)
+class SlaPerformance:
+    days: int
+    resolved: int  # items resolved in the last `days` days (and not reopened since)
+    missed: int  # ... of which missed their first SLA due time, escalated or not
+
+    @property
+    def met(self) -> int:
+        return self.resolved - self.missed
+
+    @property
+    def met_percent(self) -> int | None:
+        return round(100 * self.met / self.resolved) if self.resolved else None
+
+
+def sla_performance(*, client: Client, now: dt.datetime | None = None, days: int = 30) -> SlaPerformance:
+    """Items resolved in the last `days` days, and how many of them missed their first SLA due
+    time (kept on the item for good: an escalation or the resolution does not erase it). One query."""
+    now = now or timezone.now()
+    # Uses discrepancy_resolved_idx (client, resolved_at).
+    counts = Discrepancy.objects.filter(
+        client=client, resolved_at__gt=now - dt.timedelta(days=days), resolved_at__lte=now
+    ).aggregate(resolved=Count("id"), missed=Count("id", filter=Q(first_sla_breached_at__isnull=False)))
+    return SlaPerformance(days, counts["resolved"], counts["missed"])
 
 
 @dataclass(frozen=True)
@@ -167,6 +194,7 @@ class DashboardReport:
     open_items: OpenItems
     aging: list[CurrencyAging]
     breaches: SlaBreaches
+    sla: SlaPerformance
     flow: list[DayFlow]
 
     @property
@@ -179,7 +207,7 @@ class DashboardReport:
 
 
 def discrepancy_dashboard(*, client: Client, now: dt.datetime | None = None) -> DashboardReport:
-    """Everything the dashboard shows, as of `now`: five grouped queries in all."""
+    """Everything the dashboard shows, as of `now`: six grouped queries in all."""
     now = now or timezone.now()
     return DashboardReport(
         client=client,
@@ -187,6 +215,7 @@ def discrepancy_dashboard(*, client: Client, now: dt.datetime | None = None) -> 
         open_items=open_items_by_kind_and_status(client=client),
         aging=aging_by_currency(client=client, now=now),
         breaches=sla_breaches_by_priority(client=client, now=now),
+        sla=sla_performance(client=client, now=now),
         flow=opened_resolved_per_day(client=client, now=now),
     )
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from bpo_ledger.access import WRITE_ROLES, Access
 from bpo_ledger.models import Client, Membership, Payment
 
-from .models import ACTIVE_STATUSES, Approval, Attachment, Discrepancy, Note, Status
+from .models import ACTIVE_STATUSES, Approval, Attachment, Discrepancy, Note, Status, sla_breached_q
 
 # What a list row shows: one query per page, whatever the number of rows.
 LIST_RELATED = ("client", "customer", "assignee")
@@ -18,7 +18,7 @@ LIST_RELATED = ("client", "customer", "assignee")
 # three of them nearly empty, cost more than fetching them.
 QUEUE_ROW_FIELDS = (
     "client", "number", "kind", "status", "priority", "summary", "currency", "amount_difference",
-    "created_at", "sla_due_at", "escalation_level", "escalated_at", "approval",
+    "created_at", "sla_due_at", "sla_breached_at", "escalation_level", "escalated_at", "approval",
 )
 
 
@@ -85,7 +85,7 @@ def team_workload(*, clients: list[Client], now: dt.datetime | None = None) -> l
             in_progress=Count("pk", filter=Q(status=Status.IN_PROGRESS)),
             awaiting_customer=Count("pk", filter=Q(status=Status.AWAITING_CUSTOMER)),
             escalated=Count("pk", filter=Q(status=Status.ESCALATED)),
-            breached=Count("pk", filter=Q(sla_due_at__lt=now)),
+            breached=Count("pk", filter=sla_breached_q(now)),
         )
         .order_by("assignee__username")
     )

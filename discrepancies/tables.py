@@ -15,7 +15,6 @@ from bpo_ledger.templatetags.ledger import local_time
 from .models import (
     ACTIVE_STATUSES,
     Approval,
-    Discrepancy,
     DiscrepancyKind,
     Priority,
     Status,
@@ -43,8 +42,6 @@ def sla_countdown(due_at: dt.datetime, *, now: dt.datetime) -> str:
     return f"due in {_span(seconds)}" if seconds >= 0 else f"breached {_span(-seconds)} ago"
 
 
-def sla_breached(item: Discrepancy, *, now: dt.datetime) -> bool:
-    return item.status in ACTIVE_STATUSES and item.sla_due_at < now
 
 
 class QueueTable(tables.Table):
@@ -89,7 +86,7 @@ class QueueTable(tables.Table):
         names = self.__dict__.get("_names")
         if names is None:
             names = self.__dict__["_names"] = [column.name for column in self.columns]
-        breached = "1" if sla_breached(record, now=self.now) else "0"
+        breached = "1" if record.sla_breached(self.now) else "0"
         url = _esc(self._url(record))
         cells = self._cells(record, url, breached)
         row = "".join(cells[name] for name in names)
@@ -166,6 +163,6 @@ def export_rows(queryset, *, now: dt.datetime):
             # In the item's client's zone, with its offset: 2026-12-03T09:15:00+09:00.
             in_zone(item.created_at, item.client.timezone).isoformat(),
             in_zone(item.sla_due_at, item.client.timezone).isoformat(),
-            "yes" if sla_breached(item, now=now) else "no", item.escalation_level,
+            "yes" if item.sla_breached(now) else "no", item.escalation_level,
             item.root_cause, item.resolution_code,
         ]

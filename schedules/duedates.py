@@ -1,15 +1,43 @@
 """Due-date math for payment schedules: recurring cycles, business-day rolling and installments.
 
 Pure Python on purpose (no Django), so the rules are unit-tested on their own.
+
+The first due date. A one-time payment is due on its date, a deferred one on its deferred-until
+date. A weekly or fortnightly cycle is due on the start date, then every 7 or 14 days (times the
+interval); the anchor day does not apply. A monthly, quarterly, half-yearly or yearly cycle is
+due on the anchor day (the start date's day when none is given; a shorter month's last day when
+the month has no such day): in the start date's month if that day is on or after the start
+date, otherwise in the next month; then every 1, 3, 6 or 12 months (times the interval) counted
+from that first date, each on the anchor day again (anchor 31: Jan 31, Feb 28, Mar 31). An
+installment plan with a down payment has the down payment due on the start date and its first
+installment on the first cycle date after it. Each of these nominal dates then rolls by the
+client's rule; both dates are kept.
+
+Business days. A client's BusinessCalendar is the `holidays` package's calendar of its country
+and subdivision, in the public and (where the country has it) bank categories, with the working
+week the package gives for each date (Friday and Saturday off in Saudi Arabia; Thursday and
+Friday there before 28 June 2013; a Saturday worked in place of a bridge day in Russia), plus
+the client's own bank closure days. A weekday whose only holidays start in the afternoon stays a
+business day.
+
+Beyond the holiday data. The package computes most holidays from rules (fixed dates, Easter, the
+n-th weekday of a month), so they exist for any year up to the country's last (2100 for most;
+2026 for Sri Lanka, whose holidays are announced yearly). Holidays it reads from tables exist
+only as far as those go: Islamic dates to the late 2070s, a government's yearly decrees (days off
+moved onto weekends in China or Russia) for the years published. Past that nothing is guessed:
+due dates still roll off the country's weekend, the holidays the rules give and the client's
+closure days. A newer package fills in later years; due dates already stored keep their dates.
 """
 
 import calendar
 import itertools
-from collections.abc import Container, Iterable, Iterator
+import threading
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import MAXYEAR, MINYEAR, date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 # Aliased because the functions below take a parameter named `holidays` (a set of dates).
 import holidays as holidays_lib
@@ -138,45 +166,151 @@ def _monthly_dates(start: date, *, step_months: int, anchor_day: int) -> Iterato
         yield add_months(first, k * step_months, anchor_day=anchor_day)
 
 
-def is_business_day(day: date, *, holidays: Container[date]) -> bool:
-    """True for Monday to Friday when the day is not a holiday."""
-    return day.weekday() < 5 and day not in holidays
+class WorkingDays(Protocol):
+    """A calendar that knows its own working week: a BusinessCalendar, or a `holidays` package
+    calendar (HolidayBase) used directly."""
+
+    def is_working_day(self, day: date) -> bool: ...
 
 
-def _step_to_business_day(day: date, *, step: int, holidays: Container[date]) -> date:
+# Where the functions below take `holidays`, it is a WorkingDays calendar, or a plain set of
+# holiday dates on a Monday-to-Friday week (how tests and callers without a country say it).
+Holidays = WorkingDays | Container[date]
+
+
+def _working_day_test(holidays: Holidays) -> Callable[[date], bool]:
+    is_working_day = getattr(holidays, "is_working_day", None)
+    if is_working_day is not None:
+        return is_working_day
+    return lambda day: day.weekday() < 5 and day not in holidays
+
+
+def is_business_day(day: date, *, holidays: Holidays) -> bool:
+    """True when banks work on `day` by the calendar given (see `Holidays`)."""
+    return _working_day_test(holidays)(day)
+
+
+def _step_to_business_day(day: date, *, step: int, is_open: Callable[[date], bool]) -> date:
     candidate = day
-    for _ in range(_MAX_ROLL_DAYS):
-        if is_business_day(candidate, holidays=holidays):
-            return candidate
-        candidate += timedelta(days=step)
+    try:
+        for _ in range(_MAX_ROLL_DAYS):
+            if is_open(candidate):
+                return candidate
+            candidate += timedelta(days=step)
+    except OverflowError:
+        pass  # stepped beyond year 9999 or before year 1
     raise ValueError(f"no business day within {_MAX_ROLL_DAYS} days of {day.isoformat()}")
 
 
-def roll(day: date, *, rule: BusinessDayRule, holidays: Container[date]) -> date:
-    """Move `day` onto a business day according to `rule` (NONE leaves it unchanged)."""
+def roll(day: date, *, rule: BusinessDayRule, holidays: Holidays) -> date:
+    """Move `day` onto a business day according to `rule` (NONE leaves it unchanged).
+
+    FOLLOWING: the first business day on or after `day`; PRECEDING: the last one on or before
+    it; MODIFIED_FOLLOWING: the following one, unless that is in a later month: then the
+    preceding one.
+    """
     rule = BusinessDayRule(rule)
     if rule is BusinessDayRule.NONE:
         return day
+    is_open = _working_day_test(holidays)
     if rule is BusinessDayRule.PRECEDING:
-        return _step_to_business_day(day, step=-1, holidays=holidays)
-    following = _step_to_business_day(day, step=1, holidays=holidays)
-    if rule is BusinessDayRule.MODIFIED_FOLLOWING and following.month != day.month:
-        return _step_to_business_day(day, step=-1, holidays=holidays)
+        return _step_to_business_day(day, step=-1, is_open=is_open)
+    following = _step_to_business_day(day, step=1, is_open=is_open)
+    if rule is BusinessDayRule.MODIFIED_FOLLOWING and (following.year, following.month) != (
+        day.year,
+        day.month,
+    ):
+        return _step_to_business_day(day, step=-1, is_open=is_open)
     return following
 
 
+class BusinessCalendar:
+    """The days a client's bank is open; built once per client, shared by all its schedules.
+
+    A day is closed when the `holidays` package's country calendar says it is no working day
+    (`HolidayBase.is_working_day`: a weekend day of the country's week in force on that date,
+    such as Friday and Saturday in the United Arab Emirates before 2022, unless the package lists
+    it among `weekend_workdays`; otherwise any holiday of the calendar's categories), or when it
+    is one of the client's own bank closure days. A weekday whose only holidays close in the
+    afternoon (the package names them with the country's `begin_time_label`, such as Sweden's
+    "Day before Christmas Eve (from 2pm)") stays a business day: banks settle that morning.
+    Each year's closed days are worked out once, on first use, and then answered from a set.
+    """
+
+    def __init__(self, country_calendar: holidays_lib.HolidayBase, *, closures: Iterable[date] = ()):
+        self.country_calendar = country_calendar
+        self.closures = frozenset(closures)
+        # Names are compared in the calendar's own language, in which the label is written.
+        label = getattr(country_calendar, "begin_time_label", None)
+        self._part_day_suffix = label.split("%s")[-1] if label else None
+        self._closed: set[date] = set()
+        self._years: set[int] = set()
+        # Web threads share a client's calendar; the package's calendar loads years as it goes.
+        self._lock = threading.Lock()
+
+    def is_working_day(self, day: date) -> bool:
+        if day.year not in self._years:
+            self._load_year(day.year)
+        return day not in self._closed
+
+    def _load_year(self, year: int) -> None:
+        with self._lock:
+            if year in self._years:
+                return
+            package = self.country_calendar
+            # A neighbouring year can add to this one (a holiday observed on Dec 31 of the year
+            # before, a Saturday made a working day by the next year's decree): load it first.
+            for neighbour in (year - 1, year + 1):
+                if MINYEAR <= neighbour <= MAXYEAR:
+                    package.get(date(neighbour, 1, 1))
+            first = date(year, 1, 1)
+            days = (first + timedelta(days=n) for n in range(366 if calendar.isleap(year) else 365))
+            self._closed.update(day for day in days if self._package_closes(day))
+            self._closed.update(day for day in self.closures if day.year == year)
+            self._years.add(year)
+
+    def _package_closes(self, day: date) -> bool:
+        package = self.country_calendar
+        if package.is_working_day(day):
+            return False
+        if self._part_day_suffix is None or package.is_weekend(day):
+            return True
+        return not all(name.endswith(self._part_day_suffix) for name in package.get_list(day))
+
+
+# The package's holiday categories on which banks close: public holidays everywhere, and bank
+# holidays where the package lists them apart (Australia, Austria, Japan, Sweden, Thailand...).
+BANK_CLOSING_CATEGORIES = (holidays_lib.PUBLIC, holidays_lib.BANK)
+
+
 def holiday_calendar(
-    country: str, *, years: Iterable[int], subdivision: str | None = None
-) -> holidays_lib.HolidayBase:
-    """Public holidays of `country` (and optional subdivision) from the `holidays` package."""
+    country: str,
+    *,
+    years: Iterable[int] = (),
+    subdivision: str | None = None,
+    closures: Iterable[date] = (),
+) -> BusinessCalendar:
+    """The business days of `country` (and `subdivision`) by the `holidays` package, less the
+    client's bank `closures`; `years` are worked out at once, others when first asked."""
     try:
-        return holidays_lib.country_holidays(country, subdiv=subdivision, years=list(years))
+        entity = holidays_lib.country_holidays(country)
+        country_calendar = holidays_lib.country_holidays(
+            country,
+            subdiv=subdivision,
+            categories=[c for c in BANK_CLOSING_CATEGORIES if c in entity.supported_categories],
+            # The country's own language: names stay those the package's labels are written in.
+            language=entity.default_language,
+        )
     except NotImplementedError as exc:
         # The package signals unknown countries and subdivisions alike with NotImplementedError.
         where = f"country {country!r}"
         if subdivision is not None:
             where += f" subdivision {subdivision!r}"
         raise ValueError(f"no holiday calendar for {where}: {exc}") from exc
+    business_calendar = BusinessCalendar(country_calendar, closures=closures)
+    for year in years:
+        business_calendar.is_working_day(date(year, 1, 1))
+    return business_calendar
 
 
 def split_installments(total: Decimal, count: int) -> list[Decimal]:
@@ -201,7 +335,7 @@ def installment_plan(
     anchor_day: int | None = None,
     down_payment: Decimal = Decimal("0"),
     rule: BusinessDayRule = BusinessDayRule.NONE,
-    holidays: Container[date] = frozenset(),
+    holidays: Holidays = frozenset(),
 ) -> list[Due]:
     """`total` as an optional down payment due on `start` plus `count` installments on the cycle."""
     rule = BusinessDayRule(rule)
@@ -244,7 +378,7 @@ def recurring_plan(
     end: date | None = None,
     through: date,
     rule: BusinessDayRule = BusinessDayRule.NONE,
-    holidays: Container[date] = frozenset(),
+    holidays: Holidays = frozenset(),
     first_sequence: int = 1,
 ) -> list[Due]:
     """Recurring dues up to min(end, through), from `first_sequence` on, so a horizon can be extended."""

@@ -361,6 +361,9 @@ class ReminderKind(models.TextChoices):
 
 class ReminderStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    # Held by a sender that has not handed it to the provider yet: back to the queue if it dies.
+    CLAIMED = "claimed", "Claimed by a sender"
+    # Handed to the provider, outcome not yet recorded: at most one per sender at a time.
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
@@ -388,6 +391,8 @@ class Reminder(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     provider_id = models.CharField(max_length=200, blank=True)
+    # The sender's heartbeat while it holds the row (claimed or sending): the sweep takes back
+    # only claims older than REMINDER_CLAIM_TIMEOUT.
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -405,8 +410,10 @@ class Reminder(models.Model):
             # The sender's claim: WHERE client_id = ? AND status = 'queued' ORDER BY id LIMIT n.
             # Only queued rows are in it, so a claim never walks past the rows already sent.
             models.Index(fields=["client", "id"], condition=Q(status="queued"), name="reminder_queue_idx"),
-            # The stale-claim sweep.
-            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="reminder_sending_idx"),
+            # The stale-claim sweep: WHERE status IN ('claimed', 'sending') AND claimed_at < ?.
+            models.Index(
+                fields=["claimed_at"], condition=Q(status__in=["claimed", "sending"]), name="reminder_held_idx"
+            ),
         ]
 
     def __str__(self):

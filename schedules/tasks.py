@@ -1,6 +1,7 @@
 """Celery tasks: thin, idempotent, taking ids and ISO dates."""
 
 from celery import shared_task
+from celery.utils.log import get_task_logger
 from django.utils import timezone
 
 from bpo_ledger.clock import parse_day, parse_now
@@ -10,11 +11,18 @@ from . import services
 
 NIGHTLY_LOCAL_HOUR = 1  # schedules move at 01:00 in each client's time zone
 
+logger = get_task_logger(__name__)
+
 
 @shared_task(ignore_result=True)
 def send_reminders(now_iso: str | None = None) -> None:
-    """Hourly: sweep stale claims, then one task per active client."""
-    services.reminders_sweep_stale()
+    """Hourly: take back the claims of senders that died, then one task per active client."""
+    swept = services.reminders_sweep_stale()
+    if swept:
+        logger.warning(
+            "reminders of stopped senders: %s queued again, %s retried under their idempotency key, "
+            "%s marked failed with an unknown outcome", swept.requeued, swept.retried, swept.unknown,
+        )
     now_iso = now_iso or timezone.now().isoformat()
     for client_id in Client.objects.filter(is_active=True).values_list("pk", flat=True):
         send_client_reminders.delay_on_commit(client_id, now_iso)

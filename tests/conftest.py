@@ -2,6 +2,7 @@
 belongs to client B only; an admin (superuser)."""
 
 import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -128,3 +129,13 @@ def held(lock):
     finally:
         release.set()
         holder.join(10)
+
+
+def wait_for(predicate, timeout: float = 30, every: float = 0.2) -> bool:
+    """Whether `predicate()` came true within `timeout` seconds, asked every `every` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

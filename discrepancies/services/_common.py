@@ -1,5 +1,6 @@
 """What several kinds of discrepancy writes share: the conditional UPDATE that refuses a change
-made from a stale page, and the look-up of a problem already logged under its fingerprint."""
+made from a stale page, the look-up of a problem already logged under its fingerprint, and the
+columns of an SLA record."""
 
 from django.db.models import F
 from django.utils import timezone
@@ -8,6 +9,7 @@ from bpo_ledger import locks
 from bpo_ledger.errors import DomainError, StaleError
 from bpo_ledger.models import Client
 
+from .. import policy
 from ..models import Discrepancy, Status
 
 
@@ -39,3 +41,10 @@ def already_logged(client: Client, fingerprint: str) -> Discrepancy | None:
     """
     locks.client_chain_head(client_id=client.pk)
     return Discrepancy.objects.filter(client=client, fingerprint=fingerprint).first()
+
+
+def sla_record(history: list[dict]) -> dict:
+    """The columns that hold an SLA record (policy.sla_started and after): the record itself and
+    the breach times it gives, which the queue's filter, the team page and the reports read."""
+    first, any_breach = policy.sla_breaches(history)
+    return {"sla_history": history, "first_sla_breached_at": first, "sla_breached_at": any_breach}

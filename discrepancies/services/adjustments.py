@@ -1,11 +1,13 @@
 """Adjustments: write-offs, amount corrections and manual matches, logged as discrepancies of
 kind adjustment. Above the client's threshold a second supervisor decides (four eyes)."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 
 from bpo_ledger import locks
@@ -17,8 +19,9 @@ from bpo_ledger.money import format_money
 from schedules import services as schedule_services
 from schedules.models import PaymentStatus, ScheduledPayment
 
+from .. import policy
 from ..models import ACTIVE_STATUSES, AdjustmentType, Approval, Discrepancy, DiscrepancyKind, Status
-from ._common import already_logged, conditional_update, stale_error
+from ._common import already_logged, conditional_update, sla_record, stale_error
 from .intake import discrepancy_log
 
 
@@ -26,6 +29,22 @@ def _scheduled_payment_locked(pk: int) -> ScheduledPayment:
     # Locked first (scheduled payments come before discrepancies and the client's chain head in
     # the lock order): the adjustment is applied to the balance as it is now.
     return locks.locked(ScheduledPayment.objects.select_related("schedule").filter(pk=pk)).get()
+
+
+def adjustments_in_window(scheduled_payment: ScheduledPayment, *, days: int) -> Decimal:
+    """What the adjustments on this scheduled payment in the last `days` days move, together: the
+    absolute amount of each (write-offs, corrections by their change, matches by what they
+    settle), applied or pending, by anyone; rejected ones left out."""
+    since = timezone.now() - dt.timedelta(days=days)
+    total = (
+        Discrepancy.objects.filter(
+            client=scheduled_payment.client_id, kind=DiscrepancyKind.ADJUSTMENT, scheduled_payment=scheduled_payment,
+            created_at__gt=since,
+        )
+        .exclude(approval=Approval.REJECTED)
+        .aggregate(total=Sum(Abs("amount_difference")))["total"]
+    )
+    return total or Decimal("0.00")
 
 
 def _check_request(*, client, adjustment_type, scheduled_payment, amount, payment):
@@ -109,7 +128,15 @@ def adjustment_request(
         figure_before, figure_after = scheduled_payment.amount_paid, scheduled_payment.amount_paid + amount
         after = {"amount_paid": figure_after, "payment": payment.bank_transaction_id}
     at_stake = abs(figure_after - figure_before)
-    needs_approval = at_stake > client.adjustment_approval_threshold
+    # Summed under the scheduled payment's lock (taken above): two requests at once are counted
+    # one after the other, so neither slips under the threshold beside the other.
+    window_total = at_stake + adjustments_in_window(scheduled_payment, days=client.adjustment_approval_window_days)
+    needs_approval = window_total > client.adjustment_approval_threshold
+    approval_reason = (
+        f"Needs a supervisor's approval: adjustments on {scheduled_payment.reference} in the last "
+        f"{client.adjustment_approval_window_days} days come to {format_money(window_total, currency)}, "
+        f"above the {format_money(client.adjustment_approval_threshold, client.currency)} threshold."
+    ) if needs_approval else ""
     item, _ = discrepancy_log(
         client=client, actor=actor, kind=DiscrepancyKind.ADJUSTMENT,
         summary=f"{AdjustmentType(adjustment_type).label} of {format_money(at_stake, currency)} on {scheduled_payment.reference}",
@@ -120,14 +147,15 @@ def adjustment_request(
     Discrepancy.objects.filter(pk=item.pk).update(
         adjustment_type=adjustment_type, adjustment_amount=amount,
         adjustment_before=_json(before), adjustment_after=_json(after),
-        approval=Approval.PENDING if needs_approval else Approval.NOT_REQUIRED,
+        approval=Approval.PENDING if needs_approval else Approval.NOT_REQUIRED, approval_reason=approval_reason,
         resolution_text=reason,
     )
     item.refresh_from_db()
     audit_record(
         client=client, actor=actor, verb="adjustment.requested", subject=item,
         details={"type": adjustment_type, "amount": amount, "currency": currency, "reason": reason, "before": before, "after": after,
-                 "needs_approval": needs_approval, "threshold": client.adjustment_approval_threshold},
+                 "needs_approval": needs_approval, "threshold": client.adjustment_approval_threshold,
+                 "window_days": client.adjustment_approval_window_days, "window_total": window_total},
     )
     if not needs_approval:
         _adjustment_apply(item, actor)
@@ -156,7 +184,7 @@ def _adjustment_apply(item: Discrepancy, actor) -> None:
     now = timezone.now()
     Discrepancy.objects.filter(pk=item.pk).update(
         applied_at=now, status=Status.RESOLVED, resolution_code="applied", resolved_at=now,
-        version=F("version") + 1, updated_at=now,
+        version=F("version") + 1, updated_at=now, **sla_record(policy.sla_ended(item.sla_history, now=now)),
     )
     audit_record(
         client=item.client, actor=actor, verb="adjustment.applied", subject=item,
@@ -190,7 +218,7 @@ def adjustment_decide(*, discrepancy: Discrepancy, actor, approve: bool, comment
         "approved_by": actor, "approval_comment": comment, "approval_decided_at": now,
     }
     if not approve:
-        changes.update(status=Status.CLOSED, closed_at=now, resolution_code="")
+        changes.update(status=Status.CLOSED, closed_at=now, resolution_code="", **sla_record(policy.sla_ended(item.sla_history, now=now)))
     before = item.status
     conditional_update(item, sources=ACTIVE_STATUSES, version=version, conditions={"approval": Approval.PENDING}, **changes)
     item.refresh_from_db()

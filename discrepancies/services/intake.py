@@ -14,6 +14,7 @@ from bpo_ledger import locks
 from bpo_ledger.access import require_role
 from bpo_ledger.audit import Actor, audit_record
 from bpo_ledger.models import Client, Customer, Payment
+from bpo_ledger.money import validate_currency
 from schedules.models import ScheduledPayment
 
 from .. import policy
@@ -36,8 +37,12 @@ def _next_number(client: Client) -> int:
     return (Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
-def _check(*, client, kind, summary, customer, scheduled_payment, payments, mismatch_field, root_cause) -> None:
+def _check(*, client, kind, summary, currency, customer, scheduled_payment, payments, mismatch_field, root_cause) -> None:
     errors = {}
+    try:
+        validate_currency(currency)
+    except ValidationError as exc:
+        errors["currency"] = exc.messages
     if kind not in DiscrepancyKind.values:
         errors["kind"] = f"Unknown kind {kind!r}."
     if kind == DiscrepancyKind.MISMATCH and mismatch_field not in MismatchField.values:
@@ -84,14 +89,16 @@ def discrepancy_log(
     opened_at = now or timezone.now()
     if fingerprint and (existing := already_logged(client, fingerprint)):
         return existing, False
+    currency = currency or client.currency
     _check(
-        client=client, kind=kind, summary=summary, customer=customer, scheduled_payment=scheduled_payment,
+        client=client, kind=kind, summary=summary, currency=currency, customer=customer, scheduled_payment=scheduled_payment,
         payments=payments, mismatch_field=mismatch_field, root_cause=root_cause,
     )
     if scheduled_payment is not None and customer is None:
         customer = scheduled_payment.schedule.customer
     difference = (amount_actual or Decimal("0")) - (amount_expected or Decimal("0"))
     priority = _priority_at_opening(client, difference, opened_at)
+    due = policy.sla_due_at(opened_at, client.sla_hours(priority))
     item = Discrepancy.objects.create(
         client=client,
         number=_next_number(client),
@@ -99,7 +106,7 @@ def discrepancy_log(
         priority=priority,
         priority_rank=PRIORITY_RANK[priority],
         summary=summary.strip(),
-        currency=currency or client.currency,
+        currency=currency,
         amount_expected=amount_expected,
         amount_actual=amount_actual,
         amount_difference=difference,
@@ -107,7 +114,8 @@ def discrepancy_log(
         scheduled_payment=scheduled_payment,
         mismatch_field=mismatch_field,
         root_cause=root_cause,
-        sla_due_at=policy.sla_due_at(opened_at, client.sla_hours(priority)),
+        sla_due_at=due,
+        sla_history=policy.sla_started([], due_at=due, level=0),
         detected_by=detected_by or (actor if isinstance(actor, str) else f"user:{actor.get_username()}"),
         reported_by=None if isinstance(actor, str) else actor,
         fingerprint=fingerprint or f"manual:{uuid.uuid4()}",

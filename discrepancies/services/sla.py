@@ -15,6 +15,7 @@ from bpo_ledger.models import Client
 from .. import policy
 from ..events import SLA_SWEEP
 from ..models import ACTIVE_STATUSES, Discrepancy, Status
+from ._common import sla_record
 
 
 def _past_sla(now: dt.datetime):
@@ -25,8 +26,9 @@ def _past_sla(now: dt.datetime):
 def discrepancies_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Escalate every active item past its SLA due time and raise its level; safe to run twice.
 
-    The new due time is a fresh SLA period from now, so the next breach escalates again and an
-    item not yet past it is left alone.
+    The missed due time stays on the item's SLA record (so it still counts as breached), and the
+    new due time is a fresh SLA period from now, so the next breach escalates again and an item
+    not yet past it is left alone.
     """
     now = now or timezone.now()
     overdue = (
@@ -43,17 +45,26 @@ def discrepancies_escalate_overdue(*, now: dt.datetime | None = None) -> int:
         item.status = Status.ESCALATED
         item.escalation_level += 1
         item.escalated_at = now
+        item.missed_sla_due_at = item.sla_due_at
         item.sla_due_at = policy.sla_due_at(now, item.client.sla_hours(item.priority))
+        # The missed due time stays on record; the next level's is added after it.
+        history = policy.sla_ended(item.sla_history, now=now)
+        history = policy.sla_started(history, due_at=item.sla_due_at, level=item.escalation_level)
+        for field, value in sla_record(history).items():
+            setattr(item, field, value)
         item.version += 1
         item.updated_at = now
         by_client.setdefault(item.client_id, []).append(item)
-    Discrepancy.objects.bulk_update(late, ["status", "escalation_level", "escalated_at", "sla_due_at", "version", "updated_at"], batch_size=500)
+    Discrepancy.objects.bulk_update(late, [
+        "status", "escalation_level", "escalated_at", "sla_due_at", "sla_history", "first_sla_breached_at", "sla_breached_at",
+        "version", "updated_at",
+    ], batch_size=500)
     for items in by_client.values():
         audit_record_many(
             client=items[0].client, actor=SLA_SWEEP,
             events=[
                 PendingEvent("discrepancy.escalate", item, {
-                    "reason": "SLA breached", "escalation_level": item.escalation_level,
+                    "reason": "SLA breached", "missed_sla_due_at": item.missed_sla_due_at, "escalation_level": item.escalation_level,
                     "changes": {"status": {"before": item.previous_status, "after": Status.ESCALATED}},
                     "sla_due_at": item.sla_due_at,
                 })

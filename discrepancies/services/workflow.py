@@ -23,7 +23,7 @@ from ..models import (
     RootCause,
     Status,
 )
-from ._common import conditional_update, stale_error
+from ._common import conditional_update, sla_record, stale_error
 
 # action -> (statuses it may start from, status it leads to, roles that may do it)
 TRANSITIONS = {
@@ -147,6 +147,7 @@ def discrepancy_transition(
         # A fresh SLA period: the old due time has long passed, and the sweep would escalate the
         # item again before anyone could pick it up.
         changes["sla_due_at"] = policy.sla_due_at(now, item.client.sla_hours(item.priority))
+    changes.update(_sla_after(item, action, now, changes.get("sla_due_at")))
     if target == Status.IN_PROGRESS and item.assignee_id is None:
         if action == "start" or role == Role.AGENT:
             changes["assignee"] = actor  # an agent who works an unassigned item owns it
@@ -170,6 +171,17 @@ def discrepancy_transition(
         details["escalation_level"] = item.escalation_level
     audit_record(client=item.client, actor=actor, verb=f"discrepancy.{action}", subject=item, details=details)
     return item
+
+
+def _sla_after(item: Discrepancy, action: str, now, new_due) -> dict:
+    """The SLA record after a step: resolving ends the current due time (met or missed), a
+    supervisor's hand-back ends it too, and a fresh due time is added after it."""
+    history = item.sla_history
+    if action in ("resolve", "return_to_agent", "reopen"):
+        history = policy.sla_ended(history, now=now)
+    if new_due is not None:
+        history = policy.sla_started(history, due_at=new_due, level=item.escalation_level)
+    return sla_record(history) if history != item.sla_history else {}
 
 
 def _status_after_assign(status: str, assignee) -> str:
@@ -211,12 +223,19 @@ def discrepancy_assign(*, discrepancy: Discrepancy, actor: Actor, assignee, vers
 
 @transaction.atomic
 def discrepancies_bulk_assign(*, client: Client, actor: Actor, ids: list[int], assignee, reason: str = "") -> int:
-    """Assign many items of one client at once; items closed or resolved meanwhile are left alone."""
+    """Assign many items of one client at once; returns how many changed.
+
+    Items closed or resolved meanwhile are left alone, and so are items the assignment would not
+    change (already theirs, or already in the pool): no event, no new version.
+    """
     require_role(actor, client, SUPERVISE_ROLES)
     _check_assignee(client, assignee)
-    items = list(
-        locks.locked(Discrepancy.objects.filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES).select_related("assignee"))
-    )
+    locked = locks.locked(Discrepancy.objects.filter(client=client, pk__in=ids, status__in=ACTIVE_STATUSES).select_related("assignee"))
+    assignee_id = assignee.pk if assignee is not None else None
+    items = [
+        item for item in locked
+        if item.assignee_id != assignee_id or _status_after_assign(item.status, assignee) != item.status
+    ]
     now = timezone.now()
     events = []
     for item in items:
@@ -272,9 +291,10 @@ def discrepancy_set_priority(*, discrepancy: Discrepancy, actor: Actor, priority
         raise DomainError("Say why the priority changes.")
     before = item.priority
     due = policy.sla_due_at(item.created_at, item.client.sla_hours(priority))
+    history = policy.sla_moved(item.sla_history, due_at=due, now=timezone.now())
     conditional_update(
         item, sources=ACTIVE_STATUSES, version=version, priority=priority,
-        priority_rank=PRIORITY_RANK[priority], priority_overridden=True, sla_due_at=due,
+        priority_rank=PRIORITY_RANK[priority], priority_overridden=True, sla_due_at=due, **sla_record(history),
     )
     item.refresh_from_db()
     audit_record(

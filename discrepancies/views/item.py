@@ -16,7 +16,7 @@ from bpo_ledger.forms import add_service_errors
 from bpo_ledger.money import format_money
 from bpo_ledger.selectors import audit_timeline
 
-from .. import selectors, services
+from .. import policy, selectors, services
 from ..forms import (
     AdjustmentForm,
     AssignForm,
@@ -30,7 +30,7 @@ from ..forms import (
     TransitionForm,
 )
 from ..models import Approval, Attachment, Discrepancy
-from ..tables import sla_breached, sla_countdown
+from ..tables import sla_countdown
 from ._common import error_text, next_or
 
 
@@ -155,7 +155,8 @@ def _detail(request, access, item, *, failed=None, error="", status=200):
         "transitions": [(name, services.ACTION_LABELS[name], forms[name]) for name in services.TRANSITIONS if name in forms],
         "adjustment_changes": _adjustment_changes(item),
         "sla": sla_countdown(item.sla_due_at, now=now) if item.is_active else "",
-        "breached": sla_breached(item, now=now),
+        "breached": item.sla_breached(now),
+        "sla_periods": policy.sla_periods(item.sla_history, now=now, active=item.is_active),
         "payments": selectors.payments_of(discrepancy=item),
         "notes": selectors.notes_of(discrepancy=item),
         "attachments": selectors.attachments_of(discrepancy=item),
@@ -250,8 +251,7 @@ def adjustment_create(request, code):
             form.add_error(None, str(exc))
         else:
             if item.approval == Approval.PENDING:
-                threshold = format_money(access.client.adjustment_approval_threshold, access.client.currency)
-                messages.warning(request, f"{item.reference} waits for a supervisor's approval: it is above {threshold}. No balance changed yet.")
+                messages.warning(request, f"{item.reference} waits. {item.approval_reason} No balance changed yet.")
             else:
                 messages.success(request, f"{item.reference} applied: the scheduled payment is updated.")
             return redirect(item)

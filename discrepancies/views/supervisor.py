@@ -68,5 +68,7 @@ def bulk_assign(request):
             messages.error(request, str(exc))
         else:
             who = assignee.get_username() if assignee else "the pool"
-            messages.success(request, f"{client.code}: {count} item{'s' if count != 1 else ''} given to {who}.")
+            left = len(ids) - count
+            unchanged = f" {left} left as {'they were' if left != 1 else 'it was'}." if left else ""
+            messages.success(request, f"{client.code}: {count} item{'s' if count != 1 else ''} given to {who}.{unchanged}")
     return redirect(back)

@@ -597,7 +597,9 @@ def _totals(payment_import: PaymentImport) -> dict[str, str]:
 
 def _reader_options(reader_name: str, mapping: CsvMapping | None, client: Client) -> dict:
     if reader_name != "csv":
-        return {}
+        # The client's own accounts: a NACHA offset entry to one of them is no payment. Readers
+        # ignore options that are not theirs.
+        return {"own_accounts": list(BankAccount.objects.filter(client=client).values_list("account", flat=True))}
     if mapping is None:
         raise DomainError("A CSV file needs one of the client's column mappings: choose one.")
     if mapping.client_id != client.pk:

@@ -26,6 +26,7 @@ from ..models import (
 from .planning import (
     HORIZON_DAYS,
     OPEN_ENDED_KINDS,
+    _holidays,
     _payment_rows,
     _plan,
     client_today,
@@ -93,8 +94,11 @@ def schedules_extend_horizon(*, client: Client, today: dt.date | None = None) ->
             .values("schedule").annotate(m=Max("sequence")).values_list("schedule", "m")
         )
         rows = []
+        holidays = _holidays(client)
         for schedule in schedules:
-            dues = _plan(schedule, through=target, first_sequence=last_seq.get(schedule.pk, 0) + 1)
+            dues = _plan(
+                schedule, through=target, first_sequence=last_seq.get(schedule.pk, 0) + 1, holidays=holidays
+            )
             rows.extend(_payment_rows(schedule, dues, today))
             schedule.horizon_until = target
         scheduled_payments_insert(rows)

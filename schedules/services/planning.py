@@ -20,7 +20,7 @@ from bpo_ledger.audit import Actor, PendingEvent, audit_record_many
 from bpo_ledger.bulk import row_inserter, row_writer
 from bpo_ledger.clock import client_today
 from bpo_ledger.crypto import masked, normalize_account
-from bpo_ledger.models import Client, Customer
+from bpo_ledger.models import BankClosureDay, Client, Customer
 
 from .. import duedates, models
 from ..models import (
@@ -40,30 +40,40 @@ CYCLIC_KINDS = (ScheduleKind.RECURRING, ScheduleKind.AUTOPAY, ScheduleKind.INSTA
 OPEN_ENDED_KINDS = (ScheduleKind.RECURRING, ScheduleKind.AUTOPAY)
 
 
-@functools.lru_cache(maxsize=64)
-def _country_holidays(country: str):
-    # The calendar fills in further years by itself as later dates are looked up.
-    return duedates.holiday_calendar(country, years=[timezone.now().year])
+@functools.lru_cache(maxsize=256)
+def _business_calendar(country: str, subdivision: str, closures: frozenset[dt.date]) -> duedates.BusinessCalendar:
+    # Shared by every schedule of the clients with this calendar; it works out further years by
+    # itself as later dates are looked up. Changed closure days make a new key, hence a new one.
+    return duedates.holiday_calendar(country, subdivision=subdivision or None, closures=closures)
 
 
-def _holidays(client: Client):
+def _holidays(client: Client) -> duedates.Holidays:
+    """The client's business-day calendar (one query, for its bank closure days); callers
+    planning many schedules of one client ask once and pass it on."""
     if client.business_day_rule == duedates.BusinessDayRule.NONE:
         return frozenset()
-    return _country_holidays(client.country)
+    closures = frozenset(BankClosureDay.objects.filter(client=client).values_list("date", flat=True))
+    return _business_calendar(client.country, client.subdivision, closures)
 
 
-def _plan(schedule: PaymentSchedule, *, through: dt.date, first_sequence: int = 1) -> list[duedates.Due]:
-    """The dues of a schedule with nominal dates through `through` (all of them if it ends)."""
-    return _plan_of(schedule, schedule.client, through=through, first_sequence=first_sequence)
+def _plan(
+    schedule: PaymentSchedule, *, through: dt.date, first_sequence: int = 1, holidays: duedates.Holidays | None = None
+) -> list[duedates.Due]:
+    """The dues of a schedule with nominal dates through `through` (all of them if it ends);
+    `holidays` is the client's calendar when the caller has it already (see _holidays)."""
+    return _plan_of(schedule, schedule.client, through=through, first_sequence=first_sequence, holidays=holidays)
 
 
-def _plan_of(schedule, client: Client, *, through: dt.date, first_sequence: int = 1) -> list[duedates.Due]:
+def _plan_of(
+    schedule, client: Client, *, through: dt.date, first_sequence: int = 1, holidays: duedates.Holidays | None = None
+) -> list[duedates.Due]:
     """_plan of a schedule or a ScheduleRow (which holds the client's id, not the client)."""
     rule = duedates.BusinessDayRule(client.business_day_rule)
+    if holidays is None:
+        holidays = _holidays(client)
     kind = schedule.kind
     if kind in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED):
         nominal = schedule.deferred_until if kind == ScheduleKind.DEFERRED else schedule.start_date
-        holidays = _holidays(client)
         return [
             duedates.Due(
                 sequence=1,
@@ -83,7 +93,7 @@ def _plan_of(schedule, client: Client, *, through: dt.date, first_sequence: int 
             anchor_day=schedule.anchor_day,
             down_payment=schedule.down_payment,
             rule=rule,
-            holidays=_holidays(client),
+            holidays=holidays,
         )[first_sequence - 1 :]
     # Recurring and autopay: counted from cycle_start (moved by deferrals).
     cycle_start = schedule.cycle_start or schedule.start_date
@@ -99,7 +109,7 @@ def _plan_of(schedule, client: Client, *, through: dt.date, first_sequence: int 
         end=schedule.end_date,
         through=through,
         rule=rule,
-        holidays=_holidays(client),
+        holidays=holidays,
         first_sequence=max(first_sequence - offset, 1),
     )
     if not offset:
@@ -515,6 +525,8 @@ def schedules_create_many(
     created_by = None if isinstance(actor, str) else actor.pk
     # One moment for the batch, as text for COPY (psycopg would format a datetime in every row).
     now = timezone.now().isoformat()
+    # Asked before the COPY starts: the connection runs no other query while it streams.
+    holidays = _holidays(client)
     subject_type = PaymentSchedule._meta.model_name
     events = []
     # Each schedule's payments stream into the database while the next schedule is planned; the
@@ -526,7 +538,7 @@ def schedules_create_many(
         for number, (row, spec) in enumerate(zip(built, specs, strict=True), first):
             horizon = _horizon(row, today)
             try:
-                dues = _plan_of(row, client, through=horizon)
+                dues = _plan_of(row, client, through=horizon, holidays=holidays)
             except ValueError as exc:
                 raise ValidationError(str(exc)) from None
             statuses = _initial_statuses(dues, today, client.grace_days)

@@ -1,24 +1,35 @@
-"""Reminders to customers before and after due dates: each is sent at most once.
+"""Reminders to customers before and after due dates: each is sent once, and none is lost.
 
 A reminder is a row keyed by (scheduled payment, kind, days, channel), created with
 INSERT ... ON CONFLICT DO NOTHING, so however often the job runs, and however many run at once,
-each exists once. Sending claims rows with a conditional UPDATE (queued -> sending, stamped with
-a claim token) and sends only what it won. A sender that dies mid-batch leaves rows in
-"sending": the sweep marks them failed with an unknown outcome instead of sending them again,
-because a second message is worse than a missing one that the log shows.
+each exists once. A sender claims a batch with a conditional UPDATE (queued -> claimed, stamped
+with a claim token) and then, one message at a time, marks it "sending" (handed to the provider),
+sends it, and commits its outcome together with the next message's "sending" mark. Every one of
+those writes holds only while the claim is still the sender's (token and status in the WHERE),
+and the sender refreshes the claim's claimed_at as it goes (a heartbeat).
+
+So at any moment a sender holds at most one message whose outcome is unknown. If it dies, the
+sweep finds its claim unrefreshed for REMINDER_CLAIM_TIMEOUT and takes it back: the messages it
+never tried go back to the queue; the one in flight is retried under the same idempotency key
+where the provider honours one (it delivers a key once), and is otherwise marked failed with an
+unknown outcome, for a person to check, because a second message is worse than a missing one
+that the log shows. A slow sender whose claim was taken back writes nothing over the sweep.
 """
 
 import datetime as dt
+import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.core.mail.message import make_msgid
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.template import engines
 from django.template.loader import get_template
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from bpo_ledger import locks
 from bpo_ledger.audit import PendingEvent, audit_record_many
@@ -37,10 +48,33 @@ from ..models import (
 )
 from ..sms import get_sms_backend
 
-BATCH_SIZE = 200  # a sender that dies loses at most this many outcomes (marked unknown, not resent)
+BATCH_SIZE = 200  # claimed at once; a sender that dies hands back the untried ones
 MAX_ATTEMPTS = 3
-STALE_AFTER = dt.timedelta(minutes=15)
 SYSTEM_ACTOR = "system:reminders"
+MESSAGE_ID_DOMAIN = "bpo-ledger.local"
+
+logger = logging.getLogger(__name__)
+
+
+def claim_timeout() -> dt.timedelta:
+    """How long a claim may go unrefreshed before the sweep takes it back as a dead sender's."""
+    return dt.timedelta(seconds=settings.REMINDER_CLAIM_TIMEOUT)
+
+
+def idempotency_key(reminder_id: int) -> str:
+    """The key a provider dedupes on: the same for every attempt at one reminder."""
+    return f"reminder-{reminder_id}"
+
+
+def email_message_id(reminder_id: int) -> str:
+    """An email reminder's Message-ID, known before sending: a person can look it up."""
+    return f"<{idempotency_key(reminder_id)}@{MESSAGE_ID_DOMAIN}>"
+
+
+def retry_is_safe(channel: str) -> bool:
+    """Whether the provider of `channel` delivers an idempotency key once (see schedules.sms)."""
+    backend = settings.EMAIL_BACKEND if channel == Channel.EMAIL else settings.SMS_BACKEND
+    return bool(getattr(import_string(backend), "honours_idempotency_key", False))
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -56,6 +90,8 @@ class ReminderRun:
     deferred: int = 0  # outside the customer's allowed hours: queued for the next window
     retried: int = 0
     failed: int = 0
+    # Outcomes not written because the sweep had taken the claim back (the sender was too slow).
+    taken_back: int = 0
     by_kind: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -119,7 +155,16 @@ def reminders_queue(*, client: Client, today: dt.date) -> int:
     return created
 
 
-def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> list[Reminder]:
+@dataclass
+class _Claim:
+    """A batch this sender won: its rows carry `token` while they are the sender's."""
+
+    token: uuid.UUID
+    ids: list[int]
+    beat: float = field(default_factory=time.monotonic)  # when claimed_at was last refreshed
+
+
+def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> tuple[_Claim, list[Reminder]] | None:
     """Win up to BATCH_SIZE queued reminders; a row another sender took is never returned.
 
     after_id: the last id this run claimed. The scan starts there rather than at the front of
@@ -132,18 +177,15 @@ def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> list[Reminder
         )
         ids = list(locks.locked(queued, skip_locked=True).values_list("id", flat=True)[:BATCH_SIZE])
         if not ids:
-            return []
+            return None
         # Conditional UPDATE: only rows still queued are taken, and tagged as ours. claimed_at is
         # the wall clock, not the run's `now`: the sweep judges a sender dead by real time.
         Reminder.objects.filter(id__in=ids, status=ReminderStatus.QUEUED).update(
-            status=ReminderStatus.SENDING,
-            claimed_at=timezone.now(),
-            claim_token=token,
-            attempts=F("attempts") + 1,
+            status=ReminderStatus.CLAIMED, claimed_at=timezone.now(), claim_token=token
         )
-    return list(
+    batch = list(
         # By id (the primary key) and then token: the token alone has no index to find it by.
-        Reminder.objects.filter(id__in=ids, claim_token=token, status=ReminderStatus.SENDING)
+        Reminder.objects.filter(id__in=ids, claim_token=token, status=ReminderStatus.CLAIMED)
         .select_related("scheduled_payment__schedule__customer__client")
         # What sending reads, and no more: in particular no encrypted column to decrypt.
         .only(
@@ -160,6 +202,7 @@ def _claim(client: Client, now: dt.datetime, after_id: int = 0) -> list[Reminder
         )
         .order_by("id")
     )
+    return _Claim(token=token, ids=ids), batch
 
 
 def _allowed_now(client: Client, customer, now: dt.datetime) -> dt.datetime | None:
@@ -235,69 +278,126 @@ def _skip_reason(reminder: Reminder) -> str:
 
 
 SAVED_FIELDS = ["status", "skip_reason", "next_attempt_at", "attempts", "recipient", "provider_id", "sent_at", "last_error"]
+HELD = (ReminderStatus.CLAIMED, ReminderStatus.SENDING)
 
 
-def _save(client: Client, reminders: list[Reminder], events: list[PendingEvent]) -> None:
+def _record(client: Client, claim: _Claim, run: ReminderRun, *, done: list[Reminder], start: Reminder | None) -> bool:
+    """One commit: the outcomes in `done`, their events, then `start` marked as handed to the provider.
+
+    Each write holds only while the claim is still ours (its token and a held status are in the
+    UPDATE's WHERE): a row the sweep took back keeps what the sweep wrote, and is counted as
+    taken back. Returns whether `start` may be sent.
+    """
     with transaction.atomic():
-        bulk_update(reminders, SAVED_FIELDS)
-        audit_record_many(client=client, actor=SYSTEM_ACTOR, events=events)
+        kept = _write_outcomes(claim, done, start)
+        started = start is not None and Reminder.objects.filter(
+            id=start.id, claim_token=claim.token, status=ReminderStatus.CLAIMED
+        ).update(status=ReminderStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()) == 1
+        if time.monotonic() - claim.beat >= claim_timeout().total_seconds() / 10:
+            # The heartbeat: the sweep leaves alone a claim whose sender is getting on with it.
+            Reminder.objects.filter(id__in=claim.ids, claim_token=claim.token, status__in=HELD).update(
+                claimed_at=timezone.now()
+            )
+            claim.beat = time.monotonic()
+        audit_record_many(
+            client=client, actor=SYSTEM_ACTOR,
+            events=[_event(r, VERB_OF_OUTCOME[r.outcome]) for r in kept if r.outcome in VERB_OF_OUTCOME],
+        )
+    for reminder in done:
+        if reminder not in kept:
+            run.taken_back += 1
+            logger.warning(
+                "reminder %s (%s): the sweep took back this sender's claim; its outcome here, %s%s, "
+                "is not recorded over the sweep's", reminder.id, reminder.channel, reminder.outcome,
+                f" as {reminder.provider_id}" if reminder.outcome == "sent" else "",
+            )
+    for reminder in kept:
+        setattr(run, reminder.outcome, getattr(run, reminder.outcome) + 1)
+        if reminder.outcome == "sent":
+            run.by_kind[reminder.kind] = run.by_kind.get(reminder.kind, 0) + 1
+    if started:
+        start.status = ReminderStatus.SENDING
+        start.attempts += 1
+    return started
 
 
-def _send_batch(client: Client, batch: list[Reminder], renderer: _Renderer, now: dt.datetime, run: ReminderRun, mail, sms) -> None:
+def _write_outcomes(claim: _Claim, done: list[Reminder], start: Reminder | None) -> list[Reminder]:
+    """Write the outcomes of the rows in `done` that the claim still holds; returns those."""
+    if len(done) == 1 and (start is None or done[0].id < start.id):  # one message just sent
+        [reminder] = done
+        held = Reminder.objects.filter(id=reminder.id, claim_token=claim.token, status__in=HELD)
+        return done if held.update(**{name: getattr(reminder, name) for name in SAVED_FIELDS}) else []
+    if not done:
+        return []
+    # The skipped and deferred of a batch, locked with the first to send so that rows lock in id
+    # order; then written only where the claim still holds them.
+    ids = [r.id for r in done] + ([start.id] if start is not None else [])
+    held = set(
+        locks.locked(Reminder.objects.filter(id__in=ids, claim_token=claim.token, status__in=HELD))
+        .values_list("id", flat=True)
+    )
+    kept = [r for r in done if r.id in held]
+    bulk_update(kept, SAVED_FIELDS)
+    return kept
+
+
+VERB_OF_OUTCOME = {"sent": "reminder.sent", "failed": "reminder.failed"}
+
+
+def _deliver(reminder: Reminder, renderer: _Renderer, now: dt.datetime, mail, sms) -> None:
+    """Hand one message to its provider and set its outcome (sent, retried or failed) on the row."""
+    customer = reminder.scheduled_payment.schedule.customer
+    try:
+        subject, body = renderer.render(reminder)
+        if reminder.channel == Channel.EMAIL:
+            mail.open()  # once per run; here so that an unreachable server is a retried error
+            message_id = email_message_id(reminder.id)
+            message = EmailMessage(subject, body, to=[customer.email], connection=mail, headers={"Message-ID": message_id})
+            message.send()
+            reminder.recipient, reminder.provider_id = customer.email, message_id
+        else:
+            reminder.recipient = customer.phone
+            reminder.provider_id = sms.send(to=customer.phone, body=body, idempotency_key=idempotency_key(reminder.id))
+    except Exception as exc:  # any provider error: retried with backoff, then failed
+        reminder.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+        if reminder.attempts < MAX_ATTEMPTS:
+            reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, now + retry_delay(reminder.attempts)
+            reminder.outcome = "retried"
+        else:
+            reminder.status, reminder.outcome = ReminderStatus.FAILED, "failed"
+        return
+    reminder.status, reminder.sent_at, reminder.outcome = ReminderStatus.SENT, timezone.now(), "sent"
+
+
+def _send_batch(client: Client, claim: _Claim, batch: list[Reminder], renderer: _Renderer, now: dt.datetime,
+                run: ReminderRun, mail, sms) -> None:
     to_send, not_now = [], []
     for reminder in batch:
         customer = reminder.scheduled_payment.schedule.customer
         reason = _skip_reason(reminder)
         if reason:
-            # Not an attempt: nothing was tried.
-            reminder.status, reminder.skip_reason = ReminderStatus.SKIPPED, reason
-            reminder.attempts -= 1
-            run.skipped += 1
+            reminder.status, reminder.skip_reason, reminder.outcome = ReminderStatus.SKIPPED, reason, "skipped"
             not_now.append(reminder)
             continue
         window = _allowed_now(client, customer, now)
         if window is not None:
-            # Not an attempt: it waits for the customer's morning.
-            reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, window
-            reminder.attempts -= 1
-            run.deferred += 1
+            # It waits for the customer's morning.
+            reminder.status, reminder.next_attempt_at, reminder.outcome = ReminderStatus.QUEUED, window, "deferred"
             not_now.append(reminder)
             continue
         to_send.append(reminder)
-    # Saved before sending: should this process die while sending, only the messages really in
-    # flight are left "sending" (and swept as unknown), not the skipped and the deferred.
-    if not_now:
-        _save(client, not_now, [])
-    events = []
-    for reminder in to_send:
-        customer = reminder.scheduled_payment.schedule.customer
-        try:
-            subject, body = renderer.render(reminder)
-            if reminder.channel == Channel.EMAIL:
-                mail.open()  # once per run; here so that an unreachable server is a retried error
-                message_id = make_msgid(domain="bpo-ledger.local")
-                message = EmailMessage(subject, body, to=[customer.email], connection=mail, headers={"Message-ID": message_id})
-                message.send()
-                reminder.recipient, reminder.provider_id = customer.email, message_id
-            else:
-                reminder.recipient = customer.phone
-                reminder.provider_id = sms.send(to=customer.phone, body=body)
-        except Exception as exc:  # any provider error: retried with backoff, then failed
-            reminder.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
-            if reminder.attempts < MAX_ATTEMPTS:
-                reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, now + retry_delay(reminder.attempts)
-                run.retried += 1
-            else:
-                reminder.status = ReminderStatus.FAILED
-                run.failed += 1
-                events.append(_event(reminder, "reminder.failed"))
+    # Saved before sending, with the first message's "sending" mark: should this process die
+    # while sending, only that message's outcome is unknown.
+    started = _record(client, claim, run, done=not_now, start=to_send[0] if to_send else None)
+    for i, reminder in enumerate(to_send):
+        following = to_send[i + 1] if i + 1 < len(to_send) else None
+        if not started:
+            # The sweep took it back before we began: someone else may be sending it now.
+            run.taken_back += 1
+            started = _record(client, claim, run, done=[], start=following)
             continue
-        reminder.status, reminder.sent_at = ReminderStatus.SENT, timezone.now()
-        run.sent += 1
-        run.by_kind[reminder.kind] = run.by_kind.get(reminder.kind, 0) + 1
-        events.append(_event(reminder, "reminder.sent"))
-    if to_send:
-        _save(client, to_send, events)
+        _deliver(reminder, renderer, now, mail, sms)
+        started = _record(client, claim, run, done=[reminder], start=following)
 
 
 def _event(reminder: Reminder, verb: str) -> PendingEvent:
@@ -327,41 +427,88 @@ def reminders_send(*, client: Client, now: dt.datetime | None = None) -> Reminde
     mail = get_connection()
     try:
         after_id = 0
-        while batch := _claim(client, now, after_id):
-            after_id = batch[-1].id
-            _send_batch(client, batch, renderer, now, run, mail, sms)
+        while claimed := _claim(client, now, after_id):
+            claim, batch = claimed
+            after_id = claim.ids[-1]
+            _send_batch(client, claim, batch, renderer, now, run, mail, sms)
     finally:
         mail.close()
     return run
 
 
-@transaction.atomic
-def reminders_sweep_stale(*, now: dt.datetime | None = None) -> int:
-    """Mark reminders whose sender died mid-batch as failed, outcome unknown, never resent.
+@dataclass
+class SweepResult:
+    """What the sweep did with the claims of senders that stopped."""
 
-    `now` is the wall clock (claims are stamped with it), not a run's simulated time.
+    requeued: int = 0  # never handed to the provider: back in the queue
+    retried: int = 0  # in flight, on a provider that honours the idempotency key: queued again
+    unknown: int = 0  # in flight, on a provider that does not: failed, outcome unknown
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.retried or self.unknown)
+
+
+UNKNOWN_OUTCOME = {
+    Channel.EMAIL: (
+        "outcome unknown: the sender stopped while handing it to the mail server; it may have been "
+        "delivered. Not resent, to avoid a duplicate: look for Message-ID {message_id} in the mail "
+        "server's log"
+    ),
+    Channel.SMS: (
+        "outcome unknown: the sender stopped while handing it to the SMS provider; it may have been "
+        "delivered. Not resent, to avoid a duplicate: look for {key} in the provider's log"
+    ),
+}
+GIVEN_UP = (
+    "outcome unknown: a sender stopped while handing it to the provider on each of {attempts} attempts; "
+    "given up: look for {key} in the provider's log"
+)
+
+
+@transaction.atomic
+def reminders_sweep_stale(*, now: dt.datetime | None = None) -> SweepResult:
+    """Take back the claims of senders that stopped: untried rows are queued again; the message
+    in flight is retried under its idempotency key, or marked failed with an unknown outcome.
+
+    `now` is the wall clock (claims are stamped with it), not a run's simulated time. A claim
+    refreshed within REMINDER_CLAIM_TIMEOUT is a live sender's and is left alone.
     """
     now = now or timezone.now()
     stale = list(
         # Locks the reminders only, not the joined clients (whose rows guard the audit chain and
         # every insert that references them) nor the scheduled payments.
         locks.locked(
-            Reminder.objects.filter(status=ReminderStatus.SENDING, claimed_at__lt=now - STALE_AFTER).select_related(
+            Reminder.objects.filter(status__in=HELD, claimed_at__lt=now - claim_timeout()).select_related(
                 "scheduled_payment", "client"
             ),
             skip_locked=True,
         )
     )
-    by_client: dict[int, list] = {}
+    result = SweepResult()
+    safe = {channel: retry_is_safe(channel) for channel in Channel.values}
+    failed_by_client: dict[int, list] = {}
     for reminder in stale:
-        reminder.status = ReminderStatus.FAILED
-        reminder.last_error = "outcome unknown: the sender stopped mid-batch; not resent to avoid a duplicate"
-        by_client.setdefault(reminder.client_id, []).append(reminder)
-    Reminder.objects.bulk_update(stale, ["status", "last_error"])
-    for reminders in by_client.values():
+        reminder.claim_token = None
+        if reminder.status == ReminderStatus.CLAIMED:
+            reminder.status = ReminderStatus.QUEUED
+            result.requeued += 1
+        elif safe[reminder.channel] and reminder.attempts < MAX_ATTEMPTS:
+            reminder.status, reminder.next_attempt_at = ReminderStatus.QUEUED, None
+            reminder.last_error = "the sender stopped while sending it: retried under the same idempotency key"
+            result.retried += 1
+        else:
+            reminder.status = ReminderStatus.FAILED
+            reminder.last_error = (
+                UNKNOWN_OUTCOME[reminder.channel] if not safe[reminder.channel] else GIVEN_UP
+            ).format(message_id=email_message_id(reminder.id), key=idempotency_key(reminder.id),
+                     attempts=reminder.attempts)
+            failed_by_client.setdefault(reminder.client_id, []).append(reminder)
+            result.unknown += 1
+    bulk_update(stale, ["status", "next_attempt_at", "last_error", "claim_token"])
+    for reminders in failed_by_client.values():
         audit_record_many(
             client=reminders[0].client,
             actor=SYSTEM_ACTOR,
             events=[_event(r, "reminder.failed") for r in reminders],
         )
-    return len(stale)
+    return result

@@ -26,6 +26,7 @@ from tests.conftest import make_client
         ("reminder_channels", [], "cannot be blank"),
         ("reminder_hours_start", dt.time(22, 0), "Reminder hours must start before they end"),
         ("sla_hours_critical", 100, "critical <= high <= medium <= low"),
+        ("adjustment_approval_window_days", 0, "greater than or equal to 1"),
     ],
 )
 def test_client_policy_is_validated(db, field, value, message):
@@ -60,3 +61,11 @@ def test_the_same_transaction_id_on_another_account_is_a_different_payment(clien
     Payment.objects.create(source_account="ACC-1", **fields)
     Payment.objects.create(source_account="ACC-2", **fields)
     assert Payment.objects.count() == 2
+
+
+def test_the_adjustment_approval_window_is_edited_in_the_admin(client, admin_user, client_a):
+    from django.urls import reverse
+
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:bpo_ledger_client_change", args=[client_a.pk]))
+    assert 'name="adjustment_approval_window_days" value="30"' in page.content.decode()

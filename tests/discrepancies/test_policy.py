@@ -79,3 +79,35 @@ def test_priority_never_falls_as_an_item_ages(amount, days, more_days, step):
 @given(amount=amounts, extra=st.decimals(min_value=0, max_value=Decimal("100000"), places=2), days=ages)
 def test_more_money_at_stake_is_never_a_lower_priority(amount, extra, days):
     assert rank(abs(amount), days=days) <= rank(abs(amount) + extra, days=days)
+
+
+# --- The SLA record ------------------------------------------------------------------------------
+
+DUE = OPENED + dt.timedelta(hours=72)
+
+
+def test_a_due_time_is_met_up_to_its_very_moment_and_missed_after_it():
+    started = policy.sla_started([], due_at=DUE, level=0)
+    assert policy.sla_ended(started, now=DUE)[0]["met_at"] == DUE.isoformat()
+    late = policy.sla_ended(started, now=DUE + dt.timedelta(seconds=1))[0]
+    assert (late["met_at"], late["missed_at"]) == (None, DUE.isoformat())  # missed at the due time itself
+    assert policy.sla_ended(policy.sla_ended(started, now=DUE), now=DUE + dt.timedelta(days=9)) == policy.sla_ended(started, now=DUE)
+
+
+def test_an_ended_due_time_is_never_rewritten_and_breaches_are_the_missed_ones():
+    history = policy.sla_ended(policy.sla_started([], due_at=DUE, level=0), now=DUE + dt.timedelta(hours=1))
+    history = policy.sla_started(history, due_at=DUE + dt.timedelta(hours=73), level=1)
+    history = policy.sla_ended(history, now=DUE + dt.timedelta(hours=2))  # met
+    history = policy.sla_moved(history, due_at=DUE + dt.timedelta(days=30), now=DUE + dt.timedelta(hours=3))
+    assert [(p["level"], bool(p["met_at"]), bool(p["missed_at"])) for p in history] == [(0, False, True), (1, True, False), (1, False, False)]
+    assert policy.sla_breaches(history) == (DUE, DUE)
+    assert policy.sla_breaches(policy.sla_started([], due_at=DUE, level=0)) == (None, None)
+
+
+def test_the_record_as_shown_calls_a_passed_due_time_of_an_active_item_missed():
+    history = policy.sla_started([], due_at=DUE, level=0)
+    after = DUE + dt.timedelta(minutes=5)
+    assert policy.sla_periods(history, now=DUE, active=True) == [policy.SlaPeriod(0, DUE, "pending", None)]
+    assert policy.sla_periods(history, now=after, active=True) == [policy.SlaPeriod(0, DUE, "missed", DUE)]
+    met = policy.sla_ended(history, now=DUE - dt.timedelta(hours=1))
+    assert policy.sla_periods(met, now=after, active=False) == [policy.SlaPeriod(0, DUE, "met", DUE - dt.timedelta(hours=1))]

@@ -29,7 +29,7 @@ from discrepancies.models import (
 )
 from discrepancies.services import TRANSITIONS, workflow
 from schedules.models import ScheduledPayment
-from tests.conftest import make_user
+from tests.conftest import held, make_user
 
 from .conftest import events_of, log_item, on_postgresql, put, schedule_events
 
@@ -379,6 +379,32 @@ def test_bulk_assign_gives_active_items_and_leaves_finished_ones(client_a, agent
     assert audit_verify(client=client_a).ok
 
 
+def test_bulk_assign_back_to_the_pool_of_items_already_there_changes_nothing(client_a, supervisor):
+    pool = [log_item(client_a) for _ in range(2)]
+    escalated = put(log_item(client_a), Status.ESCALATED)
+    assigned = services.discrepancies_bulk_assign(
+        client=client_a, actor=supervisor, ids=[i.pk for i in [*pool, escalated]], assignee=None, reason="Back to the pool"
+    )
+    assert assigned == 0
+    for item in [*pool, escalated]:
+        assert unchanged(item) and Discrepancy.objects.get(pk=item.pk).version == item.version
+        assert events_of(item, "discrepancy.assigned") == []
+
+
+def test_bulk_assign_to_the_same_person_changes_only_the_others(client_a, agent, supervisor):
+    theirs = put(log_item(client_a), Status.IN_PROGRESS, assignee=agent)
+    pooled = log_item(client_a)
+    assigned = services.discrepancies_bulk_assign(
+        client=client_a, actor=supervisor, ids=[theirs.pk, pooled.pk], assignee=agent, reason="Rebalancing"
+    )
+    assert assigned == 1
+    assert unchanged(theirs) and Discrepancy.objects.get(pk=theirs.pk).version == theirs.version
+    assert events_of(theirs, "discrepancy.assigned") == []
+    assert Discrepancy.objects.get(pk=pooled.pk).version == pooled.version + 1
+    assert len(events_of(pooled, "discrepancy.assigned")) == 1
+    assert audit_verify(client=client_a).ok
+
+
 # --- Claim next -------------------------------------------------------------------------
 
 
@@ -542,6 +568,15 @@ def test_a_log_names_what_is_wrong_with_it(client_a, client_b, agent, customer_b
     with pytest.raises(ValidationError, match="Only a mismatch names a mismatched field"):
         services.discrepancy_log(client=client_a, actor=agent, kind="missing", summary="x", mismatch_field="amount")
     assert not Discrepancy.objects.exists()
+
+
+@pytest.mark.parametrize("currency", ["XXQ", "usd1", "usd"])
+def test_a_currency_that_is_not_iso_4217_is_refused_and_nothing_is_stored(client_a, agent, currency):
+    with pytest.raises(ValidationError) as caught:
+        services.discrepancy_log(client=client_a, actor=agent, kind="missing", summary="x", currency=currency)
+    assert caught.value.message_dict["currency"] == [f"{currency} is not an ISO 4217 currency code (three capital letters, e.g. USD)."]
+    assert not Discrepancy.objects.exists()
+    assert not AuditEvent.objects.filter(verb="discrepancy.logged").exists()
 
 
 def test_a_scheduled_payment_brings_its_customer(client_a, agent, payment_due, customer_a):
@@ -759,7 +794,9 @@ def test_a_pending_adjustment_cannot_be_resolved_around_the_approval(agent, supe
     assert balance(payment_due)[0] == Decimal("250.00")
 
 
-def test_an_adjustment_must_fit_the_payment(agent, payment_due, client_b, customer_b):
+def test_an_adjustment_must_fit_the_payment(client_a, agent, payment_due, client_b, customer_b):
+    client_a.adjustment_approval_threshold = Decimal("1000.00")
+    client_a.save()
     with pytest.raises(ValidationError, match="Only USD 250.00 is outstanding"):
         request(agent, payment_due, "250.01")
     with pytest.raises(ValidationError, match="more than zero"):
@@ -774,6 +811,102 @@ def test_an_adjustment_must_fit_the_payment(agent, payment_due, client_b, custom
     with pytest.raises(ValidationError, match="nothing is owed on it"):
         request(agent, payment_due, "1.00")
     assert Discrepancy.objects.count() == 3
+
+
+# --- Four eyes over the sum: one adjustment split into several still needs approval ------
+
+
+@pytest.fixture
+def big_payment(client_a, customer_a):
+    """A payment of USD 1,000.00, with an approval threshold of 250.00 over 30 days."""
+    from schedules.services import ScheduleSpec, schedule_create
+
+    client_a.adjustment_approval_threshold = Decimal("250.00")
+    client_a.save()
+    schedule = schedule_create(
+        client=client_a, actor="system:test",
+        spec=ScheduleSpec(customer=customer_a, kind="one_time", amount=Decimal("1000.00"), start_date=dt.date(2026, 12, 1)),
+        today=dt.date(2026, 11, 23),
+    )
+    return schedule.payments.get()
+
+
+def why(payment, total):
+    return (
+        f"Needs a supervisor's approval: adjustments on {payment.reference} in the last 30 days "
+        f"come to USD {total}, above the USD 250.00 threshold."
+    )
+
+
+def test_one_write_off_split_in_four_needs_approval_once_the_sum_is_above_the_threshold(agent, other_agent, big_payment):
+    first = request(agent, big_payment, "240.00")
+    assert (first.approval, first.status, first.approval_reason) == ("not_required", "resolved", "")
+    assert balance(big_payment)[0] == Decimal("760.00")
+    # By anyone: another agent's share counts the same; pending ones count too.
+    rest = [request(other_agent, big_payment, "240.00"), request(agent, big_payment, "240.00"), request(agent, big_payment, "240.00")]
+    assert [(r.approval, r.applied_at) for r in rest] == [("pending", None)] * 3
+    assert [r.approval_reason for r in rest] == [why(big_payment, "480.00"), why(big_payment, "720.00"), why(big_payment, "960.00")]
+    assert balance(big_payment)[0] == Decimal("760.00")
+    requested = events_of(rest[-1], "adjustment.requested")[0]
+    assert (requested.details["window_total"], requested.details["window_days"]) == ("960.00", 30)
+
+
+def test_rejected_adjustments_do_not_count(agent, supervisor, big_payment):
+    large = request(agent, big_payment, "300.00")
+    assert large.approval == "pending"
+    services.adjustment_decide(discrepancy=large, actor=supervisor, approve=False, comment="Not justified", version=large.version)
+    assert request(agent, big_payment, "240.00").approval == "not_required"
+
+
+def test_adjustments_older_than_the_window_do_not_count(client_a, agent, big_payment):
+    old = request(agent, big_payment, "240.00")
+    Discrepancy.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=30, minutes=1))
+    assert request(agent, big_payment, "240.00").approval == "not_required"
+    # The window is the client's: at 31 days the first one counts again.
+    client_a.adjustment_approval_window_days = 31
+    client_a.save()
+    third = request(agent, ScheduledPayment.objects.get(pk=big_payment.pk), "10.00")
+    assert (third.approval, third.approval_reason) == ("pending", why(big_payment, "490.00").replace("30 days", "31 days"))
+
+
+def test_manual_matches_count_at_the_amount_they_move_and_corrections_at_their_change(agent, big_payment, received_payment):
+    match = request(agent, big_payment, None, adjustment_type="manual_match", payment=received_payment, reason="Wrong reference")
+    assert (match.approval, balance(big_payment)[1]) == ("not_required", Decimal("200.00"))
+    correction = request(agent, big_payment, "1060.00", adjustment_type="amount_correction", reason="Installation fee")
+    assert correction.approval_reason == why(big_payment, "260.00")  # 200.00 matched + 60.00 more due
+    assert correction.approval == "pending"
+
+
+def test_one_adjustment_above_the_threshold_says_why_too(agent, big_payment):
+    item = request(agent, big_payment, "960.00")
+    assert (item.approval, item.approval_reason) == ("pending", why(big_payment, "960.00"))
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_submitting_at_once_do_not_both_slip_under_the_threshold(client_a, big_payment):
+    scheduled = big_payment
+    first_agent, second_agent = make_user("first", client_a, "agent"), make_user("second", client_a, "agent")
+    done = {}
+
+    def second():
+        try:
+            done["second"] = request(second_agent, scheduled, "240.00")
+        finally:
+            connection.close()
+
+    # The first request is made and not yet committed when the second comes in.
+    with held(lambda: done.setdefault("first", request(first_agent, scheduled, "240.00"))):
+        two = threading.Thread(target=second)
+        two.start()
+        two.join(timeout=3)
+        waited = two.is_alive()
+    two.join()
+    assert waited, "the second request summed the adjustments without waiting for the first"
+    assert (done["first"].approval, done["second"].approval) == ("not_required", "pending")
+    assert done["second"].approval_reason == why(scheduled, "480.00")
+    assert ScheduledPayment.objects.get(pk=scheduled.pk).amount_due == Decimal("760.00")
+    assert audit_verify(client=client_a).ok
 
 
 # --- Customer notices -------------------------------------------------------------------

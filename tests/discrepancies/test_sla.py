@@ -2,6 +2,8 @@
 time, on the log; running it again at the same moment changes nothing more."""
 
 import datetime as dt
+import importlib
+import re
 import time
 from io import StringIO
 
@@ -9,12 +11,15 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
 from bpo_ledger import locks
 from bpo_ledger.audit import audit_verify
+from bpo_ledger.clock import local_time_text
 from bpo_ledger.errors import StaleError
 from config.celery import app
-from discrepancies import services, tasks
+from discrepancies import reports, services, tasks
 from discrepancies.models import Discrepancy, Status
 from tests.conftest import held
 
@@ -189,3 +194,173 @@ def test_a_real_worker_runs_the_sweep_and_a_repeat_changes_nothing(worker, clien
     tasks.sla_sweep.delay(later.isoformat())  # a real second breach, sent after the repeat
     assert wait_for(lambda: fresh(item).escalation_level == 2)
     assert len(events_of(item, "discrepancy.escalate")) == 2
+
+
+# --- A breach is kept for good: an escalation gives a new due time without erasing it -------------
+
+
+def swept_item(client, agent):
+    """An item of the agent's that missed its due time 8 hours ago and was escalated by the sweep,
+    now (real time: the pages compare with it) with a new due time 72 hours ahead."""
+    now = timezone.now()
+    item = put(log_item(client, expected="100.00", actual="0.00", now=now - dt.timedelta(hours=80)), Status.IN_PROGRESS, assignee=agent)
+    assert services.discrepancies_escalate_overdue(now=now) == 1
+    item = fresh(item)
+    assert item.status == Status.ESCALATED and item.sla_due_at > timezone.now()
+    return item
+
+
+def test_an_escalated_item_still_counts_as_breached_in_the_queue_filter(client, client_a, agent, supervisor):
+    late = swept_item(client_a, agent)
+    on_time = log_item(client_a)
+    client.force_login(supervisor)
+
+    def refs(**params):
+        response = client.get(reverse("queue"), params)
+        return [row.record.reference for row in response.context["table"].paginated_rows]
+
+    assert refs(sla_breached="true") == [late.reference]
+    assert refs(sla_breached="false") == [on_time.reference]
+    body = client.get(reverse("queue")).content.decode()
+    assert body.count('data-breached="1"') == 2  # the late item's row and its SLA cell
+
+
+def test_an_escalated_item_still_counts_as_breached_on_the_team_page_and_the_dashboard(client, client_a, agent, supervisor):
+    swept_item(client_a, agent)
+    log_item(client_a)
+    client.force_login(supervisor)
+    team = {row["assignee__username"]: row for row in client.get(reverse("team")).context["rows"]}
+    assert (team["agent"]["breached"], team[None]["breached"]) == (1, 0)
+    dashboard = client.get(reverse("discrepancy_dashboard", args=["ACME"]))
+    assert dashboard.context["report"].breaches.total == 1
+    assert dict((p, n) for p, _, n in dashboard.context["report"].breaches.rows)["medium"] == 1
+
+
+def test_the_missed_due_time_stays_on_record_beside_the_next_levels(client_a):
+    item = medium_item(client_a, opened_hours_ago=100)
+    first_due = item.sla_due_at
+    services.discrepancies_escalate_overdue(now=NOW)
+    item = fresh(item)
+    assert (item.first_sla_breached_at, item.sla_breached_at) == (first_due, first_due)
+    assert item.sla_history == [
+        {"level": 0, "due_at": first_due.isoformat(), "met_at": None, "missed_at": first_due.isoformat()},
+        {"level": 1, "due_at": item.sla_due_at.isoformat(), "met_at": None, "missed_at": None},
+    ]
+    (event,) = events_of(item, "discrepancy.escalate")
+    assert event.details["missed_sla_due_at"].startswith(first_due.strftime("%Y-%m-%dT%H:%M"))
+    # A second escalation adds the third due time; the first breach is still the first.
+    later = NOW + dt.timedelta(hours=MEDIUM_HOURS, minutes=1)
+    services.discrepancies_escalate_overdue(now=later)
+    item = fresh(item)
+    assert [p["missed_at"] is not None for p in item.sla_history] == [True, True, False]
+    assert item.first_sla_breached_at == first_due
+
+
+def resolve(item, actor):
+    item = fresh(item)
+    return services.discrepancy_transition(
+        discrepancy=item, actor=actor, action="resolve", version=item.version,
+        resolution_code="customer_notified", resolution_text="Called the customer",
+    )
+
+
+def test_a_resolved_item_still_counts_in_sla_performance(client_a, agent, supervisor):
+    escalated = swept_item(client_a, agent)
+    resolve(escalated, supervisor)
+    in_time = put(log_item(client_a), Status.IN_PROGRESS, assignee=agent)
+    resolve(in_time, agent)
+    # Resolved after its due time, before any sweep saw it: missed all the same.
+    unswept = put(log_item(client_a, actual="0.00", now=timezone.now() - dt.timedelta(hours=80)), Status.IN_PROGRESS, assignee=agent)
+    resolve(unswept, agent)
+    performance = reports.sla_performance(client=client_a)
+    assert (performance.resolved, performance.met, performance.missed, performance.met_percent) == (3, 1, 2, 33)
+    assert fresh(escalated).first_sla_breached_at is not None and fresh(in_time).first_sla_breached_at is None
+
+
+def test_the_dashboard_shows_sla_performance(client, client_a, agent, supervisor):
+    resolve(swept_item(client_a, agent), supervisor)
+    client.force_login(supervisor)
+    body = client.get(reverse("discrepancy_dashboard", args=["ACME"])).content.decode()
+    assert "SLA performance: items resolved in the last 30 days" in body
+    assert '<th scope="row">Missed</th><td class="num">1</td>' in body
+    assert '<span class="kpi-value">0%</span> <span class="kpi-label">resolved in 30 days within their first SLA</span>' in body
+
+
+def test_the_detail_page_lists_each_due_time_met_or_missed(client, client_a, agent, supervisor):
+    item = swept_item(client_a, agent)
+    first, second = item.sla_history
+    client.force_login(agent)
+
+    def periods():
+        body = client.get(item.get_absolute_url()).content.decode()
+        listed = body.split('<ol class="sla-periods">')[1].split("</ol>")[0]
+        return [" ".join(re.sub(r"<[^>]+>", "", li).split()) for li in listed.split("<li ")[1:]]
+
+    def minute(value):  # as the page shows it: in the client's zone, labelled
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        return local_time_text(moment, client_a.timezone)
+
+    due, next_due = minute(first["due_at"]), minute(second["due_at"])
+    assert periods() == [
+        f'data-sla-state="missed">{due}: missed at {due}',
+        f'data-sla-state="pending">{next_due} (escalation level 1): pending',
+    ]
+    resolved = resolve(item, agent)
+    assert periods()[1] == f'data-sla-state="met">{next_due} (escalation level 1): met at {minute(resolved.resolved_at)}'
+
+
+def test_a_supervisor_moving_the_due_time_does_not_erase_a_missed_one(client_a, supervisor):
+    pending = log_item(client_a)  # medium: due in 72 hours
+    moved = services.discrepancy_set_priority(discrepancy=pending, actor=supervisor, priority="low", version=pending.version, reason="Small")
+    assert len(moved.sla_history) == 1 and moved.sla_history[0]["due_at"] == moved.sla_due_at.isoformat()
+    missed = log_item(client_a, actual="0.00", now=timezone.now() - dt.timedelta(hours=80))  # missed, not yet swept
+    moved = services.discrepancy_set_priority(discrepancy=missed, actor=supervisor, priority="low", version=missed.version, reason="Small")
+    assert [p["missed_at"] is not None for p in moved.sla_history] == [True, False]
+    assert moved.sla_breached_at == missed.sla_due_at and moved.sla_breached(timezone.now())
+
+
+def test_the_migration_rebuilds_the_record_the_services_keep(client_a, agent, supervisor):
+    """Items from before the record: their logs give back what the services now write."""
+    from django.apps import apps
+
+    backfill = importlib.import_module("discrepancies.migrations.0005_sla_record").backfill_sla_records
+    escalated = swept_item(client_a, agent)
+    resolved = swept_item(client_a, agent)
+    services.discrepancy_transition(discrepancy=resolved, actor=supervisor, action="return_to_agent", version=resolved.version)
+    resolve(resolved, agent)
+    moved = log_item(client_a, actual="0.00", now=timezone.now() - dt.timedelta(hours=80))
+    services.discrepancy_set_priority(discrepancy=moved, actor=supervisor, priority="low", version=moved.version, reason="Small")
+    def ms(moment):  # the log keeps times to the millisecond: so does the rebuilt record
+        moment = dt.datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return moment and moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+    def record(d):
+        # When a due time was met is the moment of the step, which its event's time gives within
+        # a few milliseconds: compared apart, below.
+        history = [{k: ms(v) if k in ("due_at", "missed_at") else v for k, v in p.items() if k != "met_at"} for p in d.sla_history]
+        return history, ms(d.first_sla_breached_at), ms(d.sla_breached_at)
+
+    def met(d):
+        return [p["met_at"] and dt.datetime.fromisoformat(p["met_at"]) for p in d.sla_history]
+
+    met_kept = {d.pk: met(d) for d in Discrepancy.objects.all()}
+
+    kept = {d.pk: record(d) for d in Discrepancy.objects.all()}
+    assert len(kept[escalated.pk][0]) == 2 and len(kept[resolved.pk][0]) == 3 and len(kept[moved.pk][0]) == 2
+    # An item changed where its log does not say (loaded by hand): its current due time alone.
+    unlogged = log_item(client_a)
+    due, resolved_at = timezone.now() - dt.timedelta(hours=2), timezone.now() - dt.timedelta(hours=1)
+    put(unlogged, Status.RESOLVED, sla_due_at=due, resolved_at=resolved_at)
+    Discrepancy.objects.update(sla_history=[], first_sla_breached_at=None, sla_breached_at=None)
+
+    backfill(apps, None)
+
+    assert Discrepancy.objects.get(pk=unlogged.pk).sla_history == [
+        {"level": 0, "due_at": due.isoformat(), "met_at": None, "missed_at": due.isoformat()}
+    ]
+    rebuilt = {d.pk: record(d) for d in Discrepancy.objects.all()}
+    assert rebuilt.pop(unlogged.pk)[1:] == (ms(due), ms(due))
+    assert rebuilt == kept
+    for d in Discrepancy.objects.exclude(pk=unlogged.pk):
+        pairs = list(zip(met(d), met_kept[d.pk], strict=True))
+        assert all((a is None) == (b is None) and (a is None or abs(a - b) < dt.timedelta(seconds=1)) for a, b in pairs)

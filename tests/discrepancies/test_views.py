@@ -520,6 +520,19 @@ def test_an_agent_logs_a_discrepancy_by_hand(client, agent, client_a, customer_a
     assert item.currency == "USD"
 
 
+@pytest.mark.parametrize("currency", ["XXQ", "usd1"])
+def test_a_currency_that_is_not_iso_4217_is_refused_on_the_form(client, agent, client_a, currency):
+    client.force_login(agent)
+    response = client.post(reverse("discrepancy_create", args=["ACME"]), {
+        "kind": "missing", "summary": "Says she paid", "amount_expected": "10.00", "currency": currency,
+    })
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f"{currency.upper()} is not an ISO 4217 currency code" in body
+    assert response.context["form"].errors["currency"]
+    assert not Discrepancy.objects.exists()
+
+
 def test_a_small_adjustment_is_applied_and_says_so(client, agent, client_a, scheduled_payment):
     client.force_login(agent)
     response = client.post(reverse("adjustment_create", args=["ACME"]), {
@@ -547,6 +560,13 @@ def test_a_manual_match_names_the_received_payment(client, agent, client_a, cust
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_paid == Decimal("80.00")
 
 
+def test_the_adjustment_form_says_when_approval_is_needed(client, agent, client_a):
+    client.force_login(agent)
+    body = client.get(reverse("adjustment_create", args=["ACME"])).content.decode()
+    assert "adjustments on the same scheduled payment in the last 30 days" in body
+    assert "come to more than USD 100.00, it waits for a supervisor" in body
+
+
 def test_a_large_adjustment_waits_and_nobody_approves_their_own(client, agent, supervisor, admin_user, client_a, scheduled_payment):
     client.force_login(supervisor)
     response = client.post(reverse("adjustment_create", args=["ACME"]), {
@@ -554,10 +574,16 @@ def test_a_large_adjustment_waits_and_nobody_approves_their_own(client, agent, s
     }, follow=True)
     item = Discrepancy.objects.get()
     body = response.content.decode()
-    assert "waits for a supervisor&#x27;s approval" in body and "Not applied" in body
+    why = (
+        f"Needs a supervisor&#x27;s approval: adjustments on {scheduled_payment.reference} in the last 30 days "
+        "come to USD 200.00, above the USD 100.00 threshold."
+    )
+    assert f"{item.reference} waits. {why} No balance changed yet." in body  # the message
+    assert body.count(why) == 2 and "Not applied" in body  # ... and the item's page
+    assert "with the others on the same payment in 30 days it comes to USD 200.00" in body  # ... and its log
     assert ScheduledPayment.objects.get(pk=scheduled_payment.pk).amount_due == Decimal("250.00")
     body = client.get(reverse("approvals")).content.decode()
-    assert item.reference in body and "another supervisor must decide" in body
+    assert item.reference in body and "another supervisor must decide" in body and why in body
     assert client.post(action_url(item, "approve"), {"version": item.version, "comment": "mine"}).status_code == 403
     client.force_login(admin_user)
     body = client.get(reverse("approvals")).content.decode()
@@ -607,6 +633,8 @@ def test_bulk_assign_gives_the_picked_items_to_an_agent(client, supervisor, agen
     assert response.redirect_chain[0][0] == reverse("escalations")
     assert "ACME: 2 items given to agent." in response.content.decode()
     assert [fresh(i).assignee for i in (one, two, untouched, elsewhere)] == [agent, agent, None, None]
+    response = client.post(reverse("bulk_assign"), {"ids": [one.pk, untouched.pk], "assignee": agent.pk}, follow=True)
+    assert "ACME: 1 item given to agent. 1 left as it was." in response.content.decode()
     response = client.post(reverse("bulk_assign"), {"ids": [one.pk], "assignee": auditor.pk}, follow=True)
     assert "Choose who gets the items." in response.content.decode()  # auditors are not offered
     assert fresh(one).assignee == agent

@@ -16,6 +16,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from bpo_ledger import services as ledger_services
+from bpo_ledger.events import sentence
 from bpo_ledger.selectors import audit_timeline
 from schedules.models import PaymentStatus, Reminder, ReminderTemplate, ScheduledPayment
 from schedules.services import (
@@ -25,7 +26,8 @@ from schedules.services import (
     schedule_pause,
     scheduled_payment_record,
 )
-from schedules.services.reminders import MAX_ATTEMPTS, STALE_AFTER
+from schedules.services.reminders import MAX_ATTEMPTS, claim_timeout
+from schedules.sms import LocmemSMSBackend
 from tests.conftest import make_client
 from tests.schedules.conftest import first_payment, make_customer, make_schedule
 
@@ -99,6 +101,42 @@ class FlakyEmailBackend(LocmemEmailBackend):
             FlakyEmailBackend.refused += 1
             raise TimeoutError("provider timed out")
         return super().send_messages(messages)
+
+
+class DiesBeforeTheAnswerSMSBackend(LocmemSMSBackend):
+    """Delivers the `die_at`-th message, then the process dies before the provider answers."""
+
+    die_at = 0
+
+    def send(self, **message):
+        message_id = super().send(**message)
+        if len(self.outbox) >= self.die_at:
+            raise WorkerDied()
+        return message_id
+
+
+def stall_past_the_claim_timeout(at: int, delivered: int) -> None:
+    """The sender stops for longer than the claim timeout before its `at`-th message (a long GC
+    pause, a frozen VM): meanwhile the hourly sweep takes its claim back as a dead sender's."""
+    if delivered + 1 == at:
+        StallingEmailBackend.swept = reminders_sweep_stale(
+            now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1)
+        )
+
+
+class StallingEmailBackend(LocmemEmailBackend):
+    stall_at = 0
+    swept = None
+
+    def send_messages(self, messages):
+        stall_past_the_claim_timeout(self.stall_at, len(mail.outbox))
+        return super().send_messages(messages)
+
+
+class StallingSMSBackend(LocmemSMSBackend):
+    def send(self, **message):
+        stall_past_the_claim_timeout(StallingEmailBackend.stall_at, len(self.outbox))
+        return super().send(**message)
 
 
 class SlowEmailBackend(LocmemEmailBackend):
@@ -402,48 +440,153 @@ def test_two_senders_at_once_send_each_reminder_exactly_once(acme, mailoutbox, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sender_that_dies_mid_batch_never_causes_a_second_message(acme, mailoutbox, settings, monkeypatch):
+def test_a_sender_that_dies_mid_batch_keeps_what_it_sent_and_hands_back_what_it_never_tried(
+    acme, mailoutbox, settings, monkeypatch
+):
     monkeypatch.setattr("schedules.services.reminders.BATCH_SIZE", 50)  # the arithmetic below
     acme.reminder_channels = ["email"]
     acme.save()
-    payments = []
+    schedules = []
     for n in range(120):
         customer = make_customer(acme, email=f"c{n}@example.com")
-        payments.append(first_payment(make_schedule(acme, customer, due=TODAY, today=TODAY)))
+        schedules.append(make_schedule(acme, customer, due=TODAY, today=TODAY))
     settings.EMAIL_BACKEND = f"{MODULE}.DyingEmailBackend"
     DyingEmailBackend.die_after, DyingEmailBackend.delivered = 60, 0
 
     with pytest.raises(WorkerDied):
         reminders_send(client=acme, now=NOW)
 
-    delivered_by_the_dead = {m.subject for m in mailoutbox}
     assert len(mail.outbox) == 60
     statuses = Counter(Reminder.objects.values_list("status", flat=True))
-    # The first batch of 50 was confirmed; the second was in flight (10 sent, 40 not yet).
-    assert statuses == {"sent": 50, "sending": 50, "queued": 20}
+    # The 60 delivered are recorded as sent; the 61st was in the provider's hands; the rest of
+    # its batch was never tried, and the last batch never claimed.
+    assert statuses == {"sent": 60, "sending": 1, "claimed": 39, "queued": 20}
+    assert sum(len(log_of(acme, s, "reminder.sent")) for s in schedules) == 60
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    run = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=1)).sent == 20
+    assert not reminders_sweep_stale()  # not stale yet: the sender might still be at work
+    swept = reminders_sweep_stale(now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1))
 
-    assert run.sent == 20
-    subjects = [m.subject for m in mail.outbox]
-    assert len(subjects) == len(set(subjects)) == 80  # nobody got a second message
-    assert delivered_by_the_dead <= set(subjects)
-    assert Reminder.objects.filter(status="sending").count() == 50
-
-    assert reminders_sweep_stale() == 0  # not stale yet: the sender might still be at work
-    swept = reminders_sweep_stale(now=timezone.now() + STALE_AFTER + dt.timedelta(minutes=1))
-
-    assert swept == 50
-    in_flight = Reminder.objects.filter(status="failed")
-    assert in_flight.count() == 50
-    assert all("outcome unknown" in r.last_error for r in in_flight)
-    unknown = in_flight.select_related("scheduled_payment__schedule").first()
+    assert (swept.requeued, swept.retried, swept.unknown) == (39, 0, 1)
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=2)).sent == 39
+    per_customer = Counter(m.to[0] for m in mail.outbox)
+    assert len(per_customer) == 119 and set(per_customer.values()) == {1}
+    # Email cannot be recalled or deduplicated: the one in flight is failed for a person to check.
+    unknown = Reminder.objects.select_related("scheduled_payment__schedule").get(status="failed")
+    assert unknown.scheduled_payment.schedule.customer.email not in per_customer
+    assert f"Message-ID <reminder-{unknown.pk}@bpo-ledger.local>" in unknown.last_error
     [event] = log_of(acme, unknown.scheduled_payment.schedule, "reminder.failed")
     assert event.details["reference"] == unknown.scheduled_payment.reference
-    assert "outcome unknown" in event.details["reason"]
-    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=2)).sent == 0
-    assert len(mail.outbox) == 80
+    # What the schedule's log shows a person.
+    assert sentence(event) == (
+        f"Reminder failed by the reminder job: due today reminder for {unknown.scheduled_payment.reference} by "
+        f"email. Reason: {unknown.last_error}"
+    )
+    for schedule in schedules:
+        verbs = [e.verb for e in audit_timeline(client=acme, subject_type="paymentschedule", subject_id=schedule.pk)
+                 if e.verb.startswith("reminder.")]
+        assert len(verbs) == 1, f"{schedule}: {verbs}"
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(hours=3)).sent == 0
+    assert len(mail.outbox) == 119
+
+
+def test_an_sms_in_flight_when_the_sender_died_is_retried_under_its_key_and_delivered_once(
+    acme, sms_outbox, settings
+):
+    acme.reminder_channels = ["sms"]
+    acme.save()
+    schedules = [
+        make_schedule(acme, make_customer(acme, phone=f"+1415555{n:04d}"), due=TODAY, today=TODAY) for n in range(6)
+    ]
+    settings.SMS_BACKEND = f"{MODULE}.DiesBeforeTheAnswerSMSBackend"
+    DiesBeforeTheAnswerSMSBackend.die_at = 3
+
+    with pytest.raises(WorkerDied):
+        reminders_send(client=acme, now=NOW)
+
+    assert len(sms_outbox) == 3  # the third was delivered; the provider's answer never came back
+    assert Counter(Reminder.objects.values_list("status", flat=True)) == {"sent": 2, "sending": 1, "claimed": 3}
+    settings.SMS_BACKEND = "schedules.sms.LocmemSMSBackend"
+    swept = reminders_sweep_stale(now=timezone.now() + claim_timeout() + dt.timedelta(minutes=1))
+    assert (swept.requeued, swept.retried, swept.unknown) == (3, 1, 0)
+
+    run = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+
+    assert run.sent == 4
+    assert Counter(m["to"] for m in sms_outbox) == {f"+1415555{n:04d}": 1 for n in range(6)}
+    in_flight = Reminder.objects.get(attempts=2)
+    assert in_flight.provider_id == sms_to(sms_outbox, in_flight.recipient)[0]["id"]
+    assert set(Reminder.objects.values_list("status", flat=True)) == {"sent"}
+    for schedule in schedules:
+        assert len(log_of(acme, schedule, "reminder.sent")) == 1
+        assert log_of(acme, schedule, "reminder.failed") == []
+
+
+def test_an_sms_whose_sender_dies_every_time_is_given_up_after_the_last_attempt(acme, sms_outbox, settings):
+    acme.reminder_channels = ["sms"]
+    acme.save()
+    schedule = make_schedule(acme, make_customer(acme, phone="+14155550123"), due=TODAY, today=TODAY)
+    settings.SMS_BACKEND = f"{MODULE}.DiesBeforeTheAnswerSMSBackend"
+    DiesBeforeTheAnswerSMSBackend.die_at = 1
+    later = timezone.now() + claim_timeout() + dt.timedelta(minutes=1)
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with pytest.raises(WorkerDied):
+            reminders_send(client=acme, now=NOW + dt.timedelta(hours=attempt))
+        swept = reminders_sweep_stale(now=later)
+        assert (swept.retried, swept.unknown) == ((1, 0) if attempt < MAX_ATTEMPTS else (0, 1))
+
+    reminder = reminder_of(first_payment(schedule), "sms")
+    assert (reminder.status, reminder.attempts) == ("failed", MAX_ATTEMPTS)
+    assert len(sms_outbox) == 1  # every retry went under the same key: delivered once
+    [event] = log_of(acme, schedule, "reminder.failed")
+    assert f"look for reminder-{reminder.pk} in the provider's log" in event.details["reason"]
+    assert reminders_send(client=acme, now=NOW + dt.timedelta(days=1)).sent == 0
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+def test_a_sender_whose_claim_the_sweep_took_back_writes_nothing_over_it(
+    acme, mailoutbox, sms_outbox, settings, channel
+):
+    acme.reminder_channels = [channel]
+    acme.save()
+    schedules = [
+        make_schedule(acme, make_customer(acme, email=f"c{n}@example.com", phone=f"+1415555{n:04d}"), due=TODAY, today=TODAY)
+        for n in range(5)
+    ]
+    settings.EMAIL_BACKEND = f"{MODULE}.StallingEmailBackend"
+    settings.SMS_BACKEND = f"{MODULE}.StallingSMSBackend"
+    StallingEmailBackend.stall_at, StallingEmailBackend.swept = 3, None
+
+    run = reminders_send(client=acme, now=NOW)
+
+    # Two sent and recorded; the third went out after the sweep had taken the claim back, and
+    # the last two were left to whoever claims them next.
+    assert (run.sent, run.taken_back) == (2, 3)
+    swept = StallingEmailBackend.swept
+    in_flight = Reminder.objects.select_related("scheduled_payment__schedule").get(attempts=1, sent_at=None)
+    if channel == "email":
+        assert (swept.requeued, swept.retried, swept.unknown) == (2, 0, 1)
+        assert in_flight.status == "failed" and "outcome unknown" in in_flight.last_error
+    else:
+        assert (swept.requeued, swept.retried, swept.unknown) == (2, 1, 0)
+        assert in_flight.status == "queued"
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SMS_BACKEND = "schedules.sms.LocmemSMSBackend"
+    again = reminders_send(client=acme, now=NOW + dt.timedelta(hours=1))
+
+    delivered = Counter([m.to[0] for m in mailoutbox] + [m["to"] for m in sms_outbox])
+    assert len(delivered) == 5 and set(delivered.values()) == {1}  # nobody got a second message
+    for schedule in schedules:
+        verbs = [e.verb for e in audit_timeline(client=acme, subject_type="paymentschedule", subject_id=schedule.pk)
+                 if e.verb.startswith("reminder.")]
+        expected = ["reminder.failed"] if channel == "email" and schedule == in_flight.scheduled_payment.schedule else ["reminder.sent"]
+        assert verbs == expected, schedule
+    # SMS: the one in flight is retried under its key; the provider answers with the first message's id.
+    assert again.sent == (2 if channel == "email" else 3)
+    assert Reminder.objects.filter(status="sent").count() == (4 if channel == "email" else 5)
 
 
 def test_skipped_and_deferred_reminders_are_not_lost_when_the_sender_dies(acme, mailoutbox, settings, monkeypatch):
@@ -599,13 +742,16 @@ def test_the_command_runs_every_active_client_and_sweeps_stale_claims(client_a, 
         reminders_send(client=client_a, now=NOW)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # The dead sender's claim, as it looks a while later.
-    Reminder.objects.filter(status="sending").update(claimed_at=timezone.now() - STALE_AFTER * 2)
+    Reminder.objects.filter(status="sending").update(claimed_at=timezone.now() - claim_timeout() * 2)
     out = io.StringIO()
 
     call_command("send_reminders", "--now", "2026-11-23T14:00:00Z", stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("1 reminders left sending by a stopped sender marked failed")
+    assert lines[0] == (
+        "Reminders of stopped senders: 0 never tried, queued again; 0 in flight, retried under the same "
+        "idempotency key; 1 in flight, marked failed (outcome unknown: check the provider's log)"
+    )
     assert [line.split(":")[0] for line in lines[1:]] == ["ACME", "GLOBEX"]
     assert [m.to for m in mailoutbox] == [["x@globex.example"]]
     assert Reminder.objects.get(client=client_a).status == "failed"

@@ -12,6 +12,7 @@ from config.celery import app
 from schedules import tasks
 from schedules.models import Reminder, ScheduledPayment
 from schedules.services import ScheduleSpec, schedule_create
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,15 +23,6 @@ def worker(settings):
     app.conf.task_always_eager = False
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
         yield
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_the_hourly_job_fans_out_per_client_and_sends_each_reminder_once(worker, client_a, customer_a):

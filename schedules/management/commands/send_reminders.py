@@ -20,7 +20,7 @@ def parse_now(value: str) -> dt.datetime:
 
 class Command(BaseCommand):
     help = (
-        "Send due payment reminders (the hourly job): mark claims of senders that died as failed, "
+        "Send due payment reminders (the hourly job): take back the claims of senders that died, "
         "then queue and send each active client's reminders."
     )
 
@@ -42,10 +42,17 @@ class Command(BaseCommand):
         # Staleness is judged by the wall clock (claims are stamped with it), whatever --now says.
         swept = services.reminders_sweep_stale()
         if swept:
-            self.stdout.write(f"{swept} reminders left sending by a stopped sender marked failed (outcome unknown)")
+            self.stdout.write(
+                f"Reminders of stopped senders: {swept.requeued} never tried, queued again; "
+                f"{swept.retried} in flight, retried under the same idempotency key; "
+                f"{swept.unknown} in flight, marked failed (outcome unknown: check the provider's log)"
+            )
         for each in clients:
             run = services.reminders_send(client=each, now=moment)
-            self.stdout.write(
+            line = (
                 f"{each.code}: {run.created} created, {run.sent} sent, {run.skipped} skipped, "
                 f"{run.deferred} deferred to allowed hours, {run.retried} retried, {run.failed} failed"
             )
+            if run.taken_back:
+                line += f"; {run.taken_back} taken back by the sweep while this run was slow (not recorded here)"
+            self.stdout.write(line)
