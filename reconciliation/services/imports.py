@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +30,7 @@ from django.utils import timezone
 from bpo_ledger import locks
 from bpo_ledger.access import SUPERVISE_ROLES, WRITE_ROLES, require_role
 from bpo_ledger.audit import Actor, audit_record
+from bpo_ledger.clock import local_time_text
 from bpo_ledger.crypto import account_lookup_hash, encrypt, normalize_account
 from bpo_ledger.errors import DomainError
 from bpo_ledger.models import (
@@ -96,7 +98,7 @@ def _already_imported(client: Client, sha256: str) -> DomainError | None:
     earlier = PaymentImport.objects.filter(client=client, sha256=sha256, status=ImportStatus.STORED).first()
     if earlier is None:
         return None
-    when = timezone.localtime(earlier.created_at, client.zone).strftime("%d %b %Y %H:%M")
+    when = local_time_text(earlier.created_at, client.timezone)
     return DomainError(
         f"{earlier.file_name} was already imported on {when} as import #{earlier.pk}: "
         "nothing was imported again."
@@ -621,6 +623,9 @@ def statement_import(
 ) -> PaymentImport:
     """Import one bank file whole, or nothing of it (StatementError with its place, DomainError)."""
     require_role(actor, client, WRITE_ROLES)
+    if isinstance(stream, File):
+        # Django's File iterates by seeking back to its start: readers get the plain file under it.
+        stream = stream.file
     sha256 = file_sha256(stream)
     refused = _already_imported(client, sha256)
     if refused:
@@ -796,6 +801,8 @@ class CsvPreview:
 def csv_preview(*, mapping: CsvMapping, stream: BinaryIO, rows: int = 10) -> CsvPreview:
     """The first lines of a CSV file as the mapping reads them, or the first error with its place."""
     lines: list[Line] = []
+    if isinstance(stream, File):
+        stream = stream.file
     try:
         for item in formats.reader("csv").read(stream, **mapping.reader_options()):
             if isinstance(item, Line):

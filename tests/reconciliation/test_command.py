@@ -1,6 +1,8 @@
 """python manage.py import_statement: the same service as the pages, errors with their place."""
 
 import io
+import os
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -92,3 +94,27 @@ def test_on_a_terminal_it_shows_rows_read_and_stored(client_a, mapping, files, m
     out.isatty = lambda: True
     call_command("import_statement", "--client", "ACME", "--mapping", "Bank export", str(files / "good.csv"), stdout=out)
     assert "\rgood.csv: 3 rows read, 2 stored" in out.getvalue()
+
+
+NACHA = Path(os.environ.get("BPO_SAMPLES", "/work/shared/samples")) / "nacha"
+
+
+def test_the_nacha_samples_import_end_to_end(client_a):
+    """Counts and totals read from the files themselves (moov-io/ach samples, see SOURCES.md)."""
+    from reconciliation.models import ImportItem
+
+    out, _ = run("--client", "ACME", str(NACHA / "moov_ppd-debit.ach"), str(NACHA / "moov_return-WEB.ach"),
+                 str(NACHA / "moov_cor-example.ach"))
+    debit, returns, changes = PaymentImport.objects.order_by("id")
+    # ppd-debit: one 627 entry (a debit to the receiver's checking account: money in), amount
+    # 0100000000 = 1,000,000.00, trace 121042880000001.
+    assert (debit.format, debit.entries_count, debit.created_count, debit.totals) == ("nacha", 1, 1, {"USD": "1000000.00"})
+    assert Payment.objects.get(payment_import=debit).reference == "121042880000001"
+    # return-WEB: two returned entries, 626 of 123.54 (R01) and 621 of 45.65 (R03): -123.54 + 45.65.
+    assert (returns.entries_count, returns.created_count, returns.totals) == (2, 2, {"USD": "-77.89"})
+    assert sorted(Payment.objects.filter(payment_import=returns).values_list("return_code", flat=True)) == ["R01", "R03"]
+    # cor-example: one notification of change C01, no money.
+    assert (changes.created_count, changes.notices_count) == (0, 1)
+    notice = ImportItem.objects.get(payment_import=changes, kind="notice")
+    assert notice.code == "C01" and notice.deadline is not None
+    assert "moov_cor-example.ach: import #" in out

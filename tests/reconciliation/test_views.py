@@ -216,3 +216,14 @@ def test_the_menu_has_the_statements_page(client, auditor):
     client.force_login(auditor)
     page = client.get(reverse("client_overview", args=["ACME"])).content.decode()
     assert reverse("import_list", args=["ACME"]) in page
+
+
+def test_a_nacha_file_uploaded_is_detected_and_imported(client, supervisor):
+    from .test_command import NACHA
+
+    client.force_login(supervisor)
+    data = (NACHA / "moov_ppd-debit.ach").read_bytes()
+    response = client.post(reverse("import_upload", args=["ACME"]), {"file": upload("ppd.ach", data), "import": "1"}, follow=True)
+    page = response.content.decode()
+    assert "ppd.ach: 1 payments stored" in page and "NACHA" in page
+    assert Payment.objects.get().amount == 1000000
