@@ -34,4 +34,4 @@ WORK_LINKS = [
 CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
 
 # Demo data for `make run` (manage.py seed_demo), lowest app first.
-DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed"]
+DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed", "reconciliation.demo.seed"]
