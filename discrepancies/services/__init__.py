@@ -16,6 +16,7 @@ from .adjustments import adjustment_decide, adjustment_request
 from .evidence import (
     ATTACHMENT_TYPES,
     attachment_limit_text,
+    attachment_max_bytes,
     discrepancy_attach,
     discrepancy_note_add,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "adjustment_decide",
     "adjustment_request",
     "attachment_limit_text",
+    "attachment_max_bytes",
     "discrepancies_age_priorities",
     "discrepancies_bulk_assign",
     "discrepancies_escalate_overdue",

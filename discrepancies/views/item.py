@@ -15,6 +15,7 @@ from bpo_ledger.errors import DomainError, StaleError
 from bpo_ledger.forms import add_service_errors
 from bpo_ledger.money import format_money
 from bpo_ledger.selectors import audit_timeline
+from bpo_ledger.uploads import upload_limit
 
 from .. import policy, selectors, services
 from ..forms import (
@@ -172,6 +173,7 @@ def discrepancy_detail(request, code, pk):
 
 
 @login_required
+@upload_limit(services.attachment_max_bytes, "evidence files")
 def discrepancy_action(request, code, pk, action):
     access = membership_of_request(request, code, write=True)
     item = _item_or_404(access, pk)

@@ -388,9 +388,16 @@ def _restore(snapshot: dict) -> Payment:
 def _confirm_manual(cursor, client: Client, payment_import: PaymentImport) -> int:
     """A bank line carrying a payment recorded by hand (same customer, amount, currency, within the
     client's duplicate window) confirms it: the line is linked to it, not stored a second time."""
+    cursor.execute(f"SELECT min(value_date), max(value_date) FROM {STAGING} WHERE status = 'booked'")  # noqa: S608
+    first, last = cursor.fetchone()
+    if first is None:
+        return 0
+    window = dt.timedelta(days=client.duplicate_window_days)
     manual = list(
-        Payment.objects.filter(client=client, source=PaymentSource.MANUAL, confirmed_transaction_id="", amount__gt=0)
-        .values("id", "amount", "currency", "value_date", "reference", "customer__bank_account_hash")
+        Payment.objects.filter(
+            client=client, source=PaymentSource.MANUAL, confirmed_transaction_id="", amount__gt=0,
+            value_date__gte=_day(first) - window, value_date__lte=_day(last) + window,
+        ).values("id", "amount", "currency", "value_date", "reference", "customer__bank_account_hash")
     )
     if not manual:
         return 0
@@ -404,7 +411,6 @@ def _confirm_manual(cursor, client: Client, payment_import: PaymentImport) -> in
         "ORDER BY s.seq",
         [*amounts, client.pk],
     )
-    window = dt.timedelta(days=client.duplicate_window_days)
     used: set[int] = set()
     confirmed = 0
     for seq, account, txid, amount, currency, value_date, payer_hash, reference, remittance in cursor.fetchall():
@@ -429,6 +435,11 @@ def _confirm_manual(cursor, client: Client, payment_import: PaymentImport) -> in
             update.execute(f"UPDATE {STAGING} SET confirms = %s WHERE seq = %s", [chosen["id"], seq])  # noqa: S608
         confirmed += 1
     return confirmed
+
+
+def _day(value) -> dt.date:
+    """A date from the database (SQLite gives text)."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _reference_of_manual(reference: str) -> str:
@@ -559,10 +570,16 @@ def _record_statements(client: Client, payment_import: PaymentImport, reading: _
                        actor: Actor) -> None:
     now = timezone.now()
     for key, (account, currency) in accounts.new.items():
-        bank_account = BankAccount.objects.create(
-            client=client, account=account, currency=currency, first_seen_at=now, first_import=payment_import,
-            last_sequence=accounts.sequences.get(key, ""),
-        )
+        try:
+            with transaction.atomic():
+                bank_account = BankAccount.objects.create(
+                    client=client, account=account, currency=currency, first_seen_at=now,
+                    first_import=payment_import, last_sequence=accounts.sequences.get(key, ""),
+                )
+        except IntegrityError:
+            # Another import listed the account meanwhile (it waited on this one's row): it is known.
+            accounts.known[key] = BankAccount.objects.get(client=client, account=account)
+            continue
         accounts.known[key] = bank_account
         audit_record(
             client=client, actor=actor, verb="bank_account.added", subject=bank_account,

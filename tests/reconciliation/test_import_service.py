@@ -309,3 +309,32 @@ def test_a_payment_from_a_customers_account_on_file_names_the_customer(client_a,
     import_csv(client_a, agent, csv_file("2026-11-02,70.00,Invoice,M Gonzalez,GB29NWBK60161331926819", ROWS[3]), mapping)
     named = dict(Payment.objects.filter(client=client_a).values_list("amount", "customer"))
     assert named == {Decimal("70.00"): customer_a.pk, Decimal("250.00"): None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_files_of_a_new_account_at_once_store_each_payment_once(client_a, agent, mapping):
+    import io
+
+    header = "Date,Amount,Reference,Payer,Payer account"
+    first = "\n".join([header, *[f"2026-11-02,{i}.00,R{i},P,A{i}" for i in range(1, 300)]])
+    second = "\n".join([header, *[f"2026-11-02,{i}.00,R{i},P,A{i}" for i in range(200, 500)]])
+    results, start = [], threading.Barrier(2)
+
+    def run(data):
+        try:
+            start.wait(5)
+            results.append(import_csv(client_a, agent, io.BytesIO(data.encode()), mapping, name=data[-12:]))
+        except Exception as exc:
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(data,)) for data in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(isinstance(r, PaymentImport) for r in results), results
+    assert Payment.objects.filter(client=client_a).count() == 499
+    assert sum(r.created_count for r in results) == 499 and sum(r.skipped_count for r in results) == 100
+    assert BankAccount.objects.filter(client=client_a).count() == 1
