@@ -1,7 +1,9 @@
 """Statement imports: the history, the upload (with a CSV preview), an import's page, voiding."""
 
+import datetime as dt
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -45,14 +47,31 @@ def import_list(request, code):
     })
 
 
-def _held_upload(form: UploadForm, client_code: str):
+def _held_upload(form: UploadForm):
     """The upload to import: the file sent now, or the one kept when it was previewed."""
     held = form.cleaned_data.get("held")
     if form.cleaned_data.get("file"):
         return form.cleaned_data["file"], None
-    stream = default_storage.open(held["path"], "rb")
+    try:
+        stream = default_storage.open(held["path"], "rb")
+    except FileNotFoundError:
+        raise DomainError("The previewed file is no longer available: choose it again.") from None
     stream.name, stream.size = held["name"], held["size"]
     return stream, held["path"]
+
+
+def _hold(client_code: str, upload) -> str:
+    """Keep a previewed upload until it is imported (a day at most: older ones are swept here)."""
+    folder = f"{settings.STATEMENT_UPLOAD_DIR}/{client_code}"
+    try:
+        _, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        names = []
+    stale = timezone.now() - dt.timedelta(days=1)
+    for name in names:
+        if name.startswith("held-") and default_storage.get_modified_time(f"{folder}/{name}") < stale:
+            default_storage.delete(f"{folder}/{name}")
+    return default_storage.save(f"{folder}/held-{uuid.uuid4().hex}", upload)
 
 
 @login_required
@@ -63,15 +82,18 @@ def import_upload(request, code):
     form = UploadForm(request.POST or None, request.FILES or None, client=access.client)
     preview = None
     if request.method == "POST" and form.is_valid():
-        upload, held_path = _held_upload(form, access.client.code)
         data = form.cleaned_data
+        upload = held_path = None
         try:
+            upload, held_path = _held_upload(form)
             if "preview" in request.POST:
                 if not data["mapping"]:
                     raise DomainError("Choose a CSV column mapping to preview the file under it.")
                 preview = services.csv_preview(mapping=data["mapping"], stream=upload)
-                if held_path is None:
-                    held_path = default_storage.save(f"statements/{access.client.code}/held-{uuid.uuid4().hex}", upload)
+                if held_path:
+                    upload.close()
+                else:
+                    held_path = _hold(access.client.code, upload)
                 form = UploadForm(
                     initial={"format": data["format"], "mapping": data["mapping"], "held": held_token(
                         client_code=access.client.code, path=held_path, name=upload.name, size=upload.size,
@@ -84,6 +106,7 @@ def import_upload(request, code):
                     client=access.client, actor=request.user, upload=upload, format=data["format"] or None,
                     mapping=data["mapping"],
                 )
+                _forget(upload, held_path)
                 messages.info(request, f"{job.file_name} is being imported; this page follows it.")
                 return redirect("import_job", access.client.code, job.pk)
             else:
@@ -91,6 +114,7 @@ def import_upload(request, code):
                     client=access.client, actor=request.user, file_name=upload.name, stream=upload,
                     format=data["format"] or None, mapping=data["mapping"], source="upload",
                 )
+                _forget(upload, held_path)
                 messages.success(request, f"{imported.file_name}: {imported.created_count} payments stored, "
                                           f"{imported.skipped_count} already known.")
                 return redirect("import_detail", access.client.code, imported.pk)
@@ -98,11 +122,14 @@ def import_upload(request, code):
             form.add_error(None, f"Refused at {exc.where or 'the start'}: {exc.message}. Nothing of the file was kept.")
         except DomainError as exc:
             form.add_error(None, str(exc))
-        finally:
-            if held_path and "preview" not in request.POST:
-                upload.close()
-                default_storage.delete(held_path)
     return render(request, "reconciliation/import_upload.html", {"access": access, "form": form, "preview": preview})
+
+
+def _forget(upload, held_path: str | None) -> None:
+    """A previewed file, once imported, is no longer kept."""
+    if held_path:
+        upload.close()
+        default_storage.delete(held_path)
 
 
 @login_required

@@ -306,8 +306,8 @@ class _Columns:
             self.index[option] = found[0]
             self.names[option] = name
         self.needed = max(self.index.values()) + 1
-        # Every option's position, or one past the end where an empty field stands in.
-        self.positions = tuple(self.index.get(option, self.needed) for option in COLUMN_OPTIONS)
+        # Every option's position; -1 (the empty field values() appends) for an option without a column.
+        self.positions = tuple(self.index.get(option, -1) for option in COLUMN_OPTIONS)
 
     def values(self, row: _Row) -> tuple[str, ...]:
         """The fields of COLUMN_OPTIONS in order, stripped; "" for an option without a column."""

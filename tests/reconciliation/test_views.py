@@ -227,3 +227,24 @@ def test_a_nacha_file_uploaded_is_detected_and_imported(client, supervisor):
     page = response.content.decode()
     assert "ppd.ach: 1 payments stored" in page and "NACHA" in page
     assert Payment.objects.get().amount == 1000000
+
+
+def test_a_refused_preview_file_stays_to_try_another_mapping_and_goes_once_imported(client, agent, mapping, settings):
+    from pathlib import Path
+
+    from reconciliation.models import CsvMapping
+
+    client.force_login(agent)
+    semicolons = GOOD.replace(b",", b";")
+    response = client.post(reverse("import_upload", args=["ACME"]), {"file": upload(content=semicolons), "mapping": mapping.pk, "preview": "1"})
+    held = response.context["form"].initial["held"]
+    refused = client.post(reverse("import_upload", args=["ACME"]), {"held": held, "mapping": mapping.pk, "import": "1"})
+    assert "Refused at line 1" in refused.content.decode()
+    other = CsvMapping.objects.create(client=mapping.client, name="Semicolons", account="US-CHK-001", currency="USD", delimiter=";",
+                                      value_date_column="Date", amount_column="Amount", reference_column="Reference")
+    response = client.post(reverse("import_upload", args=["ACME"]), {"held": held, "mapping": other.pk, "import": "1"})
+    assert response.status_code == 302, response.context["form"].errors
+    assert Payment.objects.count() == 2
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("held-*")]
+    gone = client.post(reverse("import_upload", args=["ACME"]), {"held": held, "mapping": other.pk, "import": "1"})
+    assert "no longer available" in gone.content.decode()

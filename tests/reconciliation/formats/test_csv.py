@@ -120,6 +120,12 @@ def test_inverted_sign_and_kinds_from_a_type_column():
     ]
 
 
+def test_columns_the_mapping_does_not_name_are_left_alone_wherever_they_are():
+    data = b"Notes;Date;Amount;Payer;Extra\nx;2026-11-02;10.00;Ann;GB11\n"
+    got = lines(read(data, account="A", currency="USD", delimiter=";", value_date_column="Date", amount_column="Amount"))
+    assert (got[0].value_date, got[0].amount, got[0].payer_name, got[0].reference) == (dt.date(2026, 11, 2), Decimal("10.00"), "", "")
+
+
 def test_a_file_without_a_header_names_columns_by_number():
     got = lines(read(b"2026-11-02;7,00\n", account="A", currency="EUR", header_row=0, delimiter=";",
                      value_date_column="1", amount_column="2", decimal_separator=","))
