@@ -18,7 +18,7 @@ BENCH_DB = os.environ.get("BENCH_DB", "bpo_ledger_bench")  # another name keeps 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes (default 1.0)")
-    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, statements); repeatable")
+    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, mt940, statements); repeatable")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
 
@@ -46,13 +46,14 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from django.db import connection
 
-        from bench import discrepancies_bench, schedules_bench, statements_bench
+        from bench import discrepancies_bench, mt940_bench, schedules_bench, statements_bench
 
         print(f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}, scale {args.scale}")
         benches = {
             "due_dates": schedules_bench.bench_due_dates,
             "reminders": schedules_bench.bench_reminders,
             "queue": discrepancies_bench.bench_queue,
+            "mt940": mt940_bench.bench_mt940,
             "statements": statements_bench.bench_statements,
         }
         for name, run in benches.items():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
@@ -20,8 +21,8 @@ from django.utils import timezone
 
 from . import locks
 from .bulk import copy_rows
-from .events import event_type
-from .models import AuditEvent, Client
+from .events import event_type, subject_labels
+from .models import AuditEvent, Client, Payment
 
 GENESIS_HASH = "0" * 64
 
@@ -267,7 +268,7 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
-        return self.broken_event_id is None
+        return not self.reason
 
 
 def verify_chain(client_code: str, events: Iterable[AuditEvent]) -> ChainReport:
@@ -287,6 +288,38 @@ def verify_chain(client_code: str, events: Iterable[AuditEvent]) -> ChainReport:
     return ChainReport(client_code, verified)
 
 
+def _records_needing_a_chain() -> list[type[models.Model]]:
+    """The models whose rows are created only with an audit event: received payments and every
+    subject type of the event catalogue that belongs to a client (customers, schedules,
+    discrepancies...). Memberships and settings, which an admin may add by hand, are not."""
+    subjects = subject_labels()
+    found = [Payment]
+    for model in apps.get_models():
+        client_field = next((f for f in model._meta.concrete_fields if f.name == "client"), None)
+        if model._meta.model_name in subjects and client_field is not None and client_field.related_model is Client:
+            found.append(model)
+    return found
+
+
+def _records_without_chain(client: Client) -> str:
+    """What a client with no audit event at all holds, such as "customers" ("" when nothing)."""
+    held = [
+        str(model._meta.verbose_name_plural)
+        for model in _records_needing_a_chain()
+        if model.objects.filter(client=client).exists()
+    ]
+    return ", ".join(held)
+
+
 def audit_verify(*, client: Client) -> ChainReport:
-    events = AuditEvent.objects.filter(client=client).order_by("seq").iterator(chunk_size=2000)
-    return verify_chain(client.code, events)
+    """Walk the client's chain. A client with records but no event at all fails too: its chain
+    was emptied (a TRUNCATE, or rows removed past the triggers)."""
+    rows = AuditEvent.objects.filter(client=client).order_by("seq").iterator(chunk_size=2000)
+    report = verify_chain(client.code, rows)
+    if report.ok and report.verified == 0:
+        held = _records_without_chain(client)
+        if held:
+            return ChainReport(
+                client.code, 0, reason=f"no audit events, yet the client has {held}: its audit trail was emptied"
+            )
+    return report

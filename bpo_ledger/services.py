@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from . import locks
 from .access import require_role
-from .audit import Actor, audit_record
+from .audit import Actor, PendingEvent, audit_record, audit_record_many
 from .crypto import account_lookup_hash, normalize_account
 from .errors import StaleError
 from .models import Client, Customer, Membership
@@ -41,11 +41,9 @@ def _set_consent(customer: Customer, channel: str, consent: bool, now) -> None:
     setattr(customer, f"{channel}_consent_at", now if consent else None)
 
 
-@transaction.atomic
-def customer_create(
+def customer_new(
     *,
     client: Client,
-    actor: Actor,
     external_ref: str,
     name: str,
     email: str = "",
@@ -54,10 +52,15 @@ def customer_create(
     email_consent: bool = False,
     sms_consent: bool = False,
     bank_account: str = "",
-    source: str = "manual",
+    looked_up: bool = False,
 ) -> Customer:
-    """Create a customer of the client, consent timestamped now; raises ValidationError on bad fields."""
-    require_role(actor, client)
+    """The unsaved customer customer_create would store, validated; raises ValidationError.
+
+    Saves and locks nothing, so that a batch (an import) can check all its customers first.
+    looked_up=True: the caller has looked external_ref up among the client's customers itself,
+    so the checks ask the database nothing (the consent rules hold by construction, and the
+    database keeps both as constraints).
+    """
     now = timezone.now()
     customer = Customer(
         client=client,
@@ -71,7 +74,19 @@ def customer_create(
     _set_consent(customer, "sms", sms_consent, now)
     if bank_account:
         _set_bank_account(customer, bank_account)
-    customer.full_clean()
+    if looked_up:
+        customer.full_clean(exclude=["client"], validate_constraints=False)
+    else:
+        customer.full_clean()
+    return customer
+
+
+@transaction.atomic
+def customer_create(*, client: Client, actor: Actor, source: str = "manual", **fields) -> Customer:
+    """Create a customer of the client (`fields` as customer_new takes them), consent timestamped
+    now; raises ValidationError on bad fields."""
+    require_role(actor, client)
+    customer = customer_new(client=client, **fields)
     customer.save()
     audit_record(
         client=client,
@@ -81,6 +96,19 @@ def customer_create(
         details={"after": _customer_snapshot(customer), "source": source},
     )
     return customer
+
+
+@transaction.atomic
+def customers_store_many(*, client: Client, actor: Actor, customers: list[Customer], source: str) -> list[Customer]:
+    """Save many new customers that customer_new built and checked, with one insert and one
+    append to the log (an import of thousands holds the client's row for a moment)."""
+    require_role(actor, client)
+    Customer.objects.bulk_create(customers, batch_size=1000)
+    audit_record_many(client=client, actor=actor, events=[
+        PendingEvent("customer.created", customer, {"after": _customer_snapshot(customer), "source": source})
+        for customer in customers
+    ])
+    return customers
 
 
 @transaction.atomic

@@ -1,4 +1,6 @@
 import django_tables2 as tables
+from django.core.paginator import EmptyPage
+from django.http import Http404
 from django_tables2 import LazyPaginator, RequestConfig
 
 from . import events
@@ -6,11 +8,37 @@ from .models import AuditEvent, Customer, Payment
 from .templatetags.ledger import local_time
 
 PAGE_SIZE = 50
+# However a request asks, a page holds at most MAX_PER_PAGE rows, and pages end at MAX_PAGE: past
+# it the database would skip millions of rows to find the page (narrow the list by its filters).
+MAX_PER_PAGE = 200
+MAX_PAGE = 10_000
+
+
+def _whole_number(text: str | None) -> int | None:
+    """A request's page or per_page as a number; None when it is no plain whole number."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # Past twelve digits every bound is passed; int() is not asked to read a megabyte of them.
+    return int(text) if len(text) <= 12 else MAX_PAGE * MAX_PER_PAGE + 1
 
 
 def paginate(request, table: tables.Table, *, per_page: int = PAGE_SIZE) -> tables.Table:
-    """Sort and page a list as the request asks, without counting the whole table (LazyPaginator)."""
-    RequestConfig(request, paginate={"per_page": per_page, "paginator_class": LazyPaginator}).configure(table)
+    """Sort and page a list as the request asks, without counting the whole table (LazyPaginator).
+
+    per_page is clamped to 1..MAX_PER_PAGE; a page past MAX_PAGE is a 404; a page that is no
+    page number, or past the end of the list, shows the first page.
+    """
+    RequestConfig(request, paginate=False).configure(table)
+    asked = _whole_number(request.GET.get(table.prefixed_per_page_field))
+    per_page = min(max(asked or per_page, 1), MAX_PER_PAGE)
+    number = _whole_number(request.GET.get(table.prefixed_page_field)) or 1
+    if number > MAX_PAGE:
+        raise Http404(f"Pages end at {MAX_PAGE:,}: narrow the list with its filters.")
+    try:
+        table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=number)
+    except EmptyPage:
+        table.paginate(paginator_class=LazyPaginator, per_page=per_page, page=1)
     return table
 
 

@@ -5,7 +5,7 @@ DJANGO_ENV selects the profile: ``development`` (the default, used by ``make run
 to start without a secret key and field-encryption keys.
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import environ
@@ -205,6 +205,27 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # An upload up to this size stays in memory; a larger one (below its page's limit) is spooled to
 # a temporary file as it arrives.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+
+# Bounds on the work one input can ask for (README: Bounded work). Schedule dates (start, end,
+# deferred-until, mandate) lie in this range, and a schedule has at most this many payments
+# when created (its number of payments or installments, or all its dates up to the horizon).
+def _env_date(name: str, default: str) -> date:
+    text = env(name, default=default)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a date such as {default}, not {text!r}") from None
+
+
+SCHEDULE_DATE_MIN = _env_date("SCHEDULE_DATE_MIN", "1990-01-01")
+SCHEDULE_DATE_MAX = _env_date("SCHEDULE_DATE_MAX", "2100-12-31")
+SCHEDULE_MAX_PAYMENTS = env.int("SCHEDULE_MAX_PAYMENTS", default=600)
+if not (date(1900, 1, 1) <= SCHEDULE_DATE_MIN < SCHEDULE_DATE_MAX <= date(9000, 12, 31)) or SCHEDULE_MAX_PAYMENTS < 1:
+    raise ImproperlyConfigured(
+        "SCHEDULE_DATE_MIN must come before SCHEDULE_DATE_MAX, both between 1900 and 9000, "
+        "and SCHEDULE_MAX_PAYMENTS must be at least 1"
+    )
 
 # Bank statements (reconciliation): uploads up to STATEMENT_MAX_BYTES; from STATEMENT_ASYNC_BYTES
 # a worker imports the file (the page shows its progress) instead of the request.

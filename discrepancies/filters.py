@@ -4,6 +4,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from bpo_ledger.filters import BoundedFilterSet
 from bpo_ledger.forms import ProjectForm
 
 from .models import (
@@ -35,7 +36,7 @@ AGE_CHOICES = [
 ANY_STATUS = "any"
 
 
-class QueueFilter(django_filters.FilterSet):
+class QueueFilter(BoundedFilterSet):
     """The queue's filters. Without a status, only active items (open to escalated) are listed."""
 
     client = django_filters.ChoiceFilter(method="client_filter", label="Client", empty_label="All my clients")

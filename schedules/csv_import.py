@@ -379,6 +379,10 @@ def _read_row(line: int, raw: dict[str, str], result: ParsedFile, seen_refs: dic
     for column, text in raw.items():
         if not text:
             continue
+        if "\x00" in text:
+            # A NUL byte is no character of any value, and PostgreSQL refuses it in text.
+            problems.append(RowError(line, column, "contains a NUL byte (0x00), which no text may hold"))
+            continue
         if kind in KIND_COLUMNS and not column_applies(kind, column):
             problems.append(RowError(line, column, f'"{text}" does not apply to {kind} schedules: leave it empty'))
             continue

@@ -1,10 +1,12 @@
 import django_filters
 from django.db.models import Q
 
+from bpo_ledger.filters import BoundedFilterSet
+
 from .models import PaymentSchedule, ScheduleKind, ScheduleStatus
 
 
-class ScheduleFilter(django_filters.FilterSet):
+class ScheduleFilter(BoundedFilterSet):
     client = django_filters.ChoiceFilter(field_name="client__code", label="Client", empty_label="All my clients")
     kind = django_filters.ChoiceFilter(choices=ScheduleKind.choices)
     status = django_filters.ChoiceFilter(choices=ScheduleStatus.choices)

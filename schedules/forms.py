@@ -22,6 +22,7 @@ from .services import (
     DeferScope,
     ScheduleSpec,
     schedule_anchor_day,
+    schedule_date_range,
     schedule_step_needs_reason,
 )
 
@@ -91,6 +92,11 @@ class ScheduleForm(ProjectForm):
         self.fields["amount"].label = labels.get(kind, "Amount")
         if kind == ScheduleKind.DEFERRED:
             self.fields["start_date"].label = "Originally due on"
+        # The service refuses dates out of this range; the date picker offers none.
+        low, high = schedule_date_range()
+        for field in self.fields.values():
+            if isinstance(field, forms.DateField):
+                field.widget.attrs.update(min=low.isoformat(), max=high.isoformat())
 
     def spec(self) -> ScheduleSpec:
         data = self.cleaned_data

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('bpo_ledger', '0010_statement_import'),
+        ('bpo_ledger', '0011_statement_import'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -38,6 +38,7 @@ from .planning import (  # noqa: F401
     KIND_FIELDS,
     ScheduleSpec,
     schedule_create,
+    schedule_date_range,
     schedule_preview,
     scheduled_payments_insert,
     schedules_create_many,

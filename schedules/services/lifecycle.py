@@ -36,6 +36,7 @@ from .planning import (
     _plan,
     _validate,
     client_today,
+    schedule_date_problem,
     scheduled_payments_insert,
     schedules_refresh_rollups,
 )
@@ -177,6 +178,8 @@ def _defer_plan(
         raise DomainError(f"Defer to a date after the next due date, {first.due_date:%Y-%m-%d}.")
     if until < today:
         raise DomainError("Defer to a date in the future.")
+    if problem := schedule_date_problem(until):
+        raise DomainError(problem)
     cyclic = bool(schedule.frequency) and schedule.kind not in (ScheduleKind.ONE_TIME, ScheduleKind.DEFERRED)
     moving = remaining if scope == DeferScope.ALL_LATER and cyclic else remaining[:1]
     nominal_dates = [until]

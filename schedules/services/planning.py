@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Subquery
@@ -291,13 +292,57 @@ def _kind_rule_errors(schedule: PaymentSchedule) -> dict:
     return errors
 
 
+# The dates a schedule holds; each lies in settings.SCHEDULE_DATE_MIN..MAX, so that no input sizes
+# a plan by centuries or overflows the date arithmetic after it (year 9999 plus a horizon).
+SCHEDULE_DATE_FIELDS = ("start_date", "end_date", "deferred_until", "mandate_consented_at")
+
+
+def schedule_date_range() -> tuple[dt.date, dt.date]:
+    return settings.SCHEDULE_DATE_MIN, settings.SCHEDULE_DATE_MAX
+
+
+def schedule_date_problem(day: dt.date) -> str:
+    """Why `day` cannot be a date of a schedule, or "" when it can."""
+    low, high = schedule_date_range()
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    if low <= day <= high:
+        return ""
+    return f"{day.isoformat()} is out of range: schedule dates lie between {low.isoformat()} and {high.isoformat()}."
+
+
+def _too_many_payments(count: int) -> str:
+    limit = settings.SCHEDULE_MAX_PAYMENTS
+    return f"{count:,} payments is more than a schedule may have ({limit:,} at most)." if count > limit else ""
+
+
+def _bound_errors(schedule) -> dict:
+    """The bounds on what one schedule can ask for: its dates, and its number of payments where
+    it is given (the plan's own length is checked when it is planned)."""
+    errors = {}
+    for name in SCHEDULE_DATE_FIELDS:
+        value = getattr(schedule, name)
+        if isinstance(value, dt.date) and (problem := schedule_date_problem(value)):
+            errors[name] = problem
+    for name in ("cycles", "installment_count"):
+        value = getattr(schedule, name)
+        if isinstance(value, int) and (problem := _too_many_payments(value)):
+            errors[name] = problem
+    return errors
+
+
+def _rule_errors(schedule) -> dict:
+    """The bounds, then the kind rules, each field's first problem."""
+    return {**_kind_rule_errors(schedule), **_bound_errors(schedule)}
+
+
 # Set by the services, not taken from a spec: full_clean leaves them to the database.
 NOT_VALIDATED = ("number", "client", "customer")
 
 
 def _validate(schedule: PaymentSchedule) -> None:
     """Field validation plus the kind rules; the database constraints stay as the backstop."""
-    errors = _kind_rule_errors(schedule)
+    errors = _rule_errors(schedule)
     try:
         schedule.full_clean(exclude=NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
@@ -439,7 +484,7 @@ def _build_rows(*, client: Client, specs: list[ScheduleSpec]) -> list[ScheduleRo
     for spec in specs:
         values = _schedule_values(client=client, spec=spec)
         row = _NEW_ROW._replace(**values)
-        if _kind_rule_errors(row) or not checks.pass_unchanged(values):
+        if _rule_errors(row) or not checks.pass_unchanged(values):
             schedule = _build_schedule(client=client, spec=spec)
             row = ScheduleRow._make(getattr(schedule, name) for name in ScheduleRow._fields)
         rows.append(row)
@@ -464,14 +509,40 @@ def _horizon(schedule: PaymentSchedule, today: dt.date) -> dt.date:
     return max(today, schedule.start_date) + dt.timedelta(days=HORIZON_DAYS)
 
 
-def schedule_preview(*, client: Client, spec: ScheduleSpec, today: dt.date | None = None) -> list[duedates.Due]:
-    """The dues a schedule would have, without saving anything; raises ValidationError."""
-    schedule = _build_schedule(client=client, spec=spec)
-    _check_external_refs(client, [schedule.external_ref])
+def _new_plan(
+    schedule, client: Client, *, through: dt.date, holidays: duedates.Holidays | None = None
+) -> list[duedates.Due]:
+    """The dues of a new schedule (or its row) through `through`; raises ValidationError for a
+    plan that cannot be made or has more payments than a schedule may have."""
     try:
-        return _plan(schedule, through=_horizon(schedule, today or client_today(client)))
+        dues = _plan_of(schedule, client, through=through, holidays=holidays)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+    if problem := _too_many_payments(len(dues)):
+        # Only dates far apart make so many with a count in bounds: the start is what to change.
+        raise ValidationError({
+            "start_date": f"From {schedule.start_date.isoformat()} to {dues[-1].nominal_date.isoformat()}, {problem} "
+            "Start later, or give an end date or a number of payments."
+        })
+    return dues
+
+
+def schedule_check(
+    *, client: Client, spec: ScheduleSpec, today: dt.date | None = None, holidays: duedates.Holidays | None = None
+) -> list[duedates.Due]:
+    """The dues a schedule would have, checked as creating it checks them except for its CRM
+    reference (a batch checks all of its references at once); saves and locks nothing.
+    `holidays`: the client's calendar, when a batch has it already (see _holidays).
+    Raises ValidationError."""
+    schedule = _build_schedule(client=client, spec=spec)
+    return _new_plan(schedule, client, through=_horizon(schedule, today or client_today(client)), holidays=holidays)
+
+
+def schedule_preview(*, client: Client, spec: ScheduleSpec, today: dt.date | None = None) -> list[duedates.Due]:
+    """The dues a schedule would have, without saving anything; raises ValidationError."""
+    dues = schedule_check(client=client, spec=spec, today=today)
+    _check_external_refs(client, [spec.external_ref.strip()])
+    return dues
 
 
 def _created_details(schedule: ScheduleRow, spec: ScheduleSpec, dues, source: str) -> dict:
@@ -537,10 +608,7 @@ def schedules_create_many(
     ):
         for number, (row, spec) in enumerate(zip(built, specs, strict=True), first):
             horizon = _horizon(row, today)
-            try:
-                dues = _plan_of(row, client, through=horizon, holidays=holidays)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from None
+            dues = _new_plan(row, client, through=horizon, holidays=holidays)
             statuses = _initial_statuses(dues, today, client.grace_days)
             row = row._replace(
                 number=number,

@@ -48,4 +48,5 @@
     }
     event.preventDefault();
   });
+  table.dataset.keys = "on";  // the shortcuts are listening (the script is deferred)
 })();

@@ -276,3 +276,67 @@ def test_a_batchs_canonical_text_is_canonical_event(seq, subject_id, verb, subje
         client_id=7, seq=seq, created_at=created_at, actor_id=actor_id, actor_label=actor_label, verb=verb,
         subject_type=subject_type, subject_id=subject_id, details=normalize_details(details),
     )
+
+
+# --- The audit table cannot be emptied ---------------------------------------------------------
+
+
+@on_postgresql
+@pytest.mark.parametrize(
+    "sql",
+    ["TRUNCATE bpo_ledger_auditevent", "TRUNCATE bpo_ledger_client, bpo_ledger_auditevent CASCADE"],
+)
+def test_postgresql_refuses_to_truncate_the_audit_table(client_a, sql):
+    from django.db.utils import ProgrammingError
+
+    events = record(client_a, 3)
+    with connection.cursor() as cursor:
+        # The test's own inserts leave deferred foreign-key checks pending, which TRUNCATE minds.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(ProgrammingError, match="append-only: TRUNCATE refused"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert list(AuditEvent.objects.filter(client=client_a).order_by("seq").values_list("pk", flat=True)) == [
+        e.pk for e in events
+    ]
+    assert audit_verify(client=client_a).verified == 3
+
+
+def empty_the_audit_table():
+    """What a TRUNCATE would have done, past the triggers (as a superuser can)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        cursor.execute("DELETE FROM bpo_ledger_auditevent")
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def test_verify_audit_fails_a_client_whose_records_have_no_audit_events(client_a, client_b, customer_a, capsys):
+    from bpo_ledger import services
+
+    services.customer_create(client=client_b, actor="system:test", external_ref="GX-1", name="Lena Fischer")
+    empty_the_audit_table()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("verify_audit")
+    assert "client ACME" in str(excinfo.value)
+    err = capsys.readouterr().err
+    assert "ACME: no audit events, yet the client has customers" in err
+    assert "GLOBEX: no audit events, yet the client has customers" in err
+    assert not audit_verify(client=client_a).ok
+
+
+def test_verify_audit_fails_a_client_with_only_payments_and_no_events(client_a):
+    from bpo_ledger.models import Payment
+
+    Payment.objects.create(
+        client=client_a, amount=Decimal("10.00"), currency="USD", value_date=dt.date(2026, 1, 5), bank_transaction_id="T-1"
+    )
+    with pytest.raises(CommandError, match="client ACME, no audit events, yet the client has payments"):
+        call_command("verify_audit", client="ACME")
+
+
+def test_verify_audit_passes_a_new_client_with_nothing_yet(client_a, agent, capsys):
+    # A membership alone (an admin may add one by hand) is no record that needs an event.
+    call_command("verify_audit", client="ACME")
+    assert "ACME: 0 events verified" in capsys.readouterr().out

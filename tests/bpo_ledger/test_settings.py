@@ -58,3 +58,23 @@ def test_check_deploy_is_clean_in_production():
 def test_development_starts_without_any_secret():
     result = run_django(["check"], DJANGO_ENV="development")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_bounds_on_schedules_come_from_the_environment():
+    show = "from django.conf import settings as s; print(s.SCHEDULE_DATE_MIN, s.SCHEDULE_DATE_MAX, s.SCHEDULE_MAX_PAYMENTS)"
+    result = run_django(["shell", "-c", show], DJANGO_ENV="development")
+    assert result.stdout.splitlines()[-1].split() == ["1990-01-01", "2100-12-31", "600"], result.stderr
+    result = run_django(
+        ["shell", "-c", show], DJANGO_ENV="development",
+        SCHEDULE_DATE_MIN="2000-01-01", SCHEDULE_DATE_MAX="2060-12-31", SCHEDULE_MAX_PAYMENTS="360",
+    )
+    assert result.stdout.splitlines()[-1].split() == ["2000-01-01", "2060-12-31", "360"], result.stderr
+
+
+def test_bounds_that_make_no_sense_stop_the_start():
+    result = run_django(["check"], DJANGO_ENV="development", SCHEDULE_DATE_MIN="1990-13-01")
+    assert result.returncode != 0
+    assert "SCHEDULE_DATE_MIN must be a date such as 1990-01-01, not '1990-13-01'" in result.stderr
+    result = run_django(["check"], DJANGO_ENV="development", SCHEDULE_DATE_MIN="2101-01-01")
+    assert result.returncode != 0
+    assert "SCHEDULE_DATE_MIN must come before SCHEDULE_DATE_MAX" in result.stderr

@@ -37,6 +37,7 @@ def test_agent_claims_the_next_item_notes_and_resolves_it(login, page, agent, cl
     queue = page.locator("#queue-table")
     expect(queue.get_by_role("link", name=item.reference)).to_be_visible()
     expect(page.get_by_text("claim next", exact=False).first).to_be_visible()  # the key legend
+    expect(queue).to_have_attribute("data-keys", "on")  # the deferred script is listening
     page.keyboard.press("j")
     expect(queue.locator("tbody tr.is-current")).to_contain_text(item.reference)
     page.keyboard.press("c")  # Claim next, from the keyboard
@@ -102,6 +103,7 @@ def test_queue_keys_move_open_and_jump_to_the_filters(login, page, agent, client
     second = log(client_a)
     login("agent", PASSWORD)
     page.goto("/queue/")
+    expect(page.locator("#queue-table")).to_have_attribute("data-keys", "on")  # the deferred script is listening
     page.keyboard.press("/")
     expect(page.get_by_label("Client", exact=True)).to_be_focused()
     page.keyboard.press("j")  # typed into a field: not a shortcut

@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from schedules import csv_import
 from schedules.csv_import import RowError, parse_schedules_csv
 
 DATA = Path(__file__).parent / "data"
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
+)
 HEADER = "customer_ref,customer_name,schedule_ref,kind,amount,start_date"
 
 
@@ -319,6 +323,119 @@ def test_the_service_rejects_a_bad_file_with_every_problem_and_keeps_nothing(cli
     assert [error.line for error in rejected.value.errors] == [3, 4, 5, 6, 7, 8, 9, 10]
     assert str(rejected.value.errors[1]) == 'line 4, column amount: "12,x" is not an amount (such as 1234.50 or 1,234.50)'
     assert counts(client_a) == before  # the customers made to check the rows are gone too
+
+
+def long_file(good_rows: int, last_row: str) -> str:
+    """A file of one-time schedules, each of its own new customer, and then `last_row`."""
+    lines = [HEADER] + [f"C-{n},Customer {n},S-{n},one_time,10.00,2027-01-04" for n in range(good_rows)]
+    return "\n".join([*lines, last_row]) + "\n"
+
+
+DATE_OUT_OF_RANGE = "9999-12-31 is out of range: schedule dates lie between 1990-01-01 and 2100-12-31."
+
+
+def test_a_long_file_with_a_bad_last_row_is_refused_naming_its_line_and_keeps_nothing(client_a, tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text(long_file(2000, "C-LAST,Last One,S-LAST,one_time,10.00,9999-12-31"))
+
+    message, errors = run_rejected("ACME", path)
+
+    assert errors == [f"line 2002, column start_date: {DATE_OUT_OF_RANGE}"]
+    assert message.endswith("long.csv: 1 problem found; nothing was imported.")
+    assert counts(client_a) == {"customers": 0, "schedules": 0, "payments": 0, "events": 0}
+
+
+@pytest.mark.parametrize(
+    "row,error",
+    [
+        ("C-1,Ann\x00,S-1,one_time,10.00,2027-01-04", "line 2, column customer_name: contains a NUL byte (0x00), which no text may hold"),
+        ("C-1,Ann,S-1\x00,one_time,10.00,2027-01-04", "line 2, column schedule_ref: contains a NUL byte (0x00), which no text may hold"),
+        ("C-1,Ann,S-1,one_time,10.00,9999-12-31", f"line 2, column start_date: {DATE_OUT_OF_RANGE}"),
+        ("C-1,Ann,S-1,one_time,10.00,0001-01-01",
+         "line 2, column start_date: 0001-01-01 is out of range: schedule dates lie between 1990-01-01 and 2100-12-31."),
+    ],
+)
+def test_a_nul_byte_or_a_date_out_of_range_is_a_line_and_column_message(client_a, tmp_path, row, error):
+    path = tmp_path / "crafted.csv"
+    path.write_bytes(f"{HEADER}\n{row}\n".encode())
+
+    _, errors = run_rejected("ACME", path)
+
+    assert errors == [error]
+    assert counts(client_a)["customers"] == 0
+
+
+def test_a_weekly_recurring_row_from_1990_has_too_many_payments(client_a, tmp_path):
+    path = tmp_path / "weekly.csv"
+    path.write_text(f"{HEADER},frequency\nC-1,Ann,S-1,recurring,10.00,1990-01-01,weekly\n")
+
+    _, errors = run_rejected("ACME", path)
+
+    assert len(errors) == 1
+    assert errors[0].startswith("line 2, column start_date: From 1990-01-01 to ")
+    assert "payments is more than a schedule may have (600 at most)" in errors[0]
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_checking_a_file_holds_up_no_writer_of_the_client(client_a, monkeypatch):
+    """Checking a long file takes no lock and opens no transaction: while it checks the last
+    row, another connection creates a customer of the same client (which locks the client's
+    row for its audit event) without waiting."""
+    import threading
+
+    from django.db import connections
+
+    from bpo_ledger.services import customer_create
+    from schedules.services import ImportRejected, planning, schedules_import_csv
+
+    rows = 1000
+    text = long_file(rows, "C-LAST,Last One,S-LAST,one_time,10.00,9999-12-31")
+    checking_last_row, probe_done = threading.Event(), threading.Event()
+    build = planning._build_schedule
+    checked = []
+
+    def check_and_wait_at_the_last_row(**kwargs):
+        # Each row is checked by building its schedule; the last one waits here for the probe.
+        checked.append(kwargs["spec"].external_ref)
+        if kwargs["spec"].external_ref == "S-LAST":
+            checking_last_row.set()
+            probe_done.wait(30)
+        return build(**kwargs)
+
+    monkeypatch.setattr(planning, "_build_schedule", check_and_wait_at_the_last_row)
+    outcome = {}
+
+    def run_import():
+        try:
+            schedules_import_csv(client=client_a, data=text)
+        except ImportRejected as rejected:
+            outcome["errors"] = [str(error) for error in rejected.errors]
+        finally:
+            connections.close_all()
+
+    importer = threading.Thread(target=run_import)
+    importer.start()
+    try:
+        assert checking_last_row.wait(60), "the import never reached its last row"
+        assert connection.in_atomic_block is False
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        try:
+            walk_in = customer_create(client=client_a, actor="system:test", external_ref="WALK-IN", name="Walk In")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        probe_done.set()
+        importer.join(60)
+
+    assert len(checked) == rows + 1
+    assert outcome["errors"] == [f"line {rows + 2}, column start_date: {DATE_OUT_OF_RANGE}"]
+    from bpo_ledger.models import Customer
+
+    assert list(Customer.objects.filter(client=client_a)) == [walk_in]
+    assert counts(client_a)["schedules"] == 0
 
 
 @pytest.mark.parametrize("who", ["auditor", "outsider"])

@@ -4,6 +4,15 @@ from bpo_ledger.audit import audit_verify
 from bpo_ledger.models import Client
 
 
+def _what_broke(report) -> str:
+    if report.broken_event_id is None:
+        return report.reason
+    return (
+        f"chain broken at event id {report.broken_event_id} (seq {report.broken_seq}): {report.reason}; "
+        f"{report.verified} events before it verified"
+    )
+
+
 class Command(BaseCommand):
     help = "Verify the audit hash chains; exit non-zero naming the first broken event."
 
@@ -24,14 +33,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"{each.code}: {report.verified} events verified")
             else:
                 broken.append(report)
-                self.stderr.write(
-                    f"{each.code}: chain broken at event id {report.broken_event_id} "
-                    f"(seq {report.broken_seq}): {report.reason}; "
-                    f"{report.verified} events before it verified"
-                )
+                self.stderr.write(f"{each.code}: {_what_broke(report)}")
         if broken:
-            raise CommandError(
-                f"{len(broken)} audit chain(s) broken; first: client {broken[0].client_code}, "
-                f"event id {broken[0].broken_event_id} (seq {broken[0].broken_seq})"
+            first = broken[0]
+            where = (
+                f"event id {first.broken_event_id} (seq {first.broken_seq})"
+                if first.broken_event_id is not None
+                else first.reason
             )
+            raise CommandError(f"{len(broken)} audit chain(s) broken; first: client {first.client_code}, {where}")
         self.stdout.write(self.style.SUCCESS(f"OK: {total} events verified in {clients.count()} chain(s)"))

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bpo_ledger', '0009_client_adjustment_approval_window'),
+        ('bpo_ledger', '0010_audit_event_refuse_truncate'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
