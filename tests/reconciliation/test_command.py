@@ -118,3 +118,33 @@ def test_the_nacha_samples_import_end_to_end(client_a):
     notice = ImportItem.objects.get(payment_import=changes, kind="notice")
     assert notice.code == "C01" and notice.deadline is not None
     assert "moov_cor-example.ach: import #" in out
+
+
+SAMPLES = Path(os.environ.get("BPO_SAMPLES", "/work/shared/samples"))
+READ_SAMPLES = sorted(
+    [*SAMPLES.glob("camt05*/*.xml"), *SAMPLES.glob("mt940/*.sta"), *SAMPLES.glob("nacha/*.ach")],
+    key=lambda p: p.name,
+)
+
+
+@pytest.mark.parametrize("sample", READ_SAMPLES, ids=lambda p: p.name)
+def test_every_sample_imports_once_and_again_stores_nothing(client_a, sample, tmp_path):
+    """The service stores exactly the booked lines its reader gives (never one twice): the same
+    statement again under another name (a newline added, so another sha256) stores nothing."""
+    from reconciliation import formats
+    from reconciliation.formats import Line, Status
+
+    with sample.open("rb") as f:
+        head = f.read(formats.HEAD_BYTES)
+        f.seek(0)
+        booked = sum(1 for item in formats.reader(formats.detect(head)).read(f)
+                     if isinstance(item, Line) and item.status == Status.BOOKED and item.amount)
+    out, _ = run("--client", "ACME", str(sample))
+    first = PaymentImport.objects.get()
+    assert first.created_count == booked == Payment.objects.count()
+    again = tmp_path / sample.name
+    again.write_bytes(sample.read_bytes() + b"\n")
+    run("--client", "ACME", str(again))
+    second = PaymentImport.objects.exclude(pk=first.pk).get()
+    assert (second.created_count, second.skipped_count) == (0, booked)
+    assert Payment.objects.count() == booked
