@@ -150,6 +150,16 @@ def _camt_parse_only(path: str) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
+def _reader_only(path: str, fmt: str) -> tuple[float, int]:
+    """The format's reader alone, no database: how much of an import is reading."""
+    from reconciliation.formats import Line, reader
+
+    start = time.perf_counter()
+    with open(path, "rb") as stream:
+        count = sum(1 for item in reader(fmt).read(stream) if isinstance(item, Line))
+    return time.perf_counter() - start, count
+
+
 def bench_statements(scale):
     from reconciliation.models import CsvMapping
 
@@ -190,6 +200,8 @@ def bench_statements(scale):
         (seconds, stored), peak = _in_child(_import, client.pk, str(camt_path), "camt053", None)
         assert parsed == n and stored == n, (parsed, stored, n)
         report("camt.053 import", n, seconds, "parse-only pass, same parser", parse_seconds)
+        (read_seconds, _), _ = _in_child(_reader_only, str(camt_path), "camt")
+        print(f"  camt.053 reader alone (no database): {read_seconds:.2f} s ({n / read_seconds:,.0f} lines/s)")
         print(f"  camt.053 import peak memory: {peak:,.0f} MiB (parse-only: {parse_peak:,.0f} MiB)")
 
 
