@@ -58,6 +58,7 @@ MAX_WARNINGS = 1000  # kept on the import; more are counted
 STAGING = "reconciliation_staging"
 # How far back a return's original is looked for when the return names no trace we hold.
 RETURN_LOOKBACK_DAYS = 90
+JOB_STALE_AFTER = dt.timedelta(hours=2)
 
 # The format names people may give (the reader's or the import's) -> the reader's module.
 READER_OF_FORMAT = {
@@ -882,7 +883,11 @@ def statement_import_job_run(*, job_id: int) -> None:
     from ..models import ImportJob, JobStatus
     from ..selectors import PROGRESS_CACHE, job_progress_key
 
-    if not ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING):
+    # A job whose worker died mid-way (its import rolled back: nothing was kept) is taken again
+    # when Celery delivers it anew, once it has been "running" for longer than any import takes.
+    now = timezone.now()
+    claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, started_at__lt=now - JOB_STALE_AFTER)
+    if not ImportJob.objects.filter(claimable, pk=job_id).update(status=JobStatus.RUNNING, started_at=now):
         return
     job = ImportJob.objects.select_related("client", "created_by", "mapping").get(pk=job_id)
     cache = caches[PROGRESS_CACHE]

@@ -248,3 +248,23 @@ def test_a_refused_preview_file_stays_to_try_another_mapping_and_goes_once_impor
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("held-*")]
     gone = client.post(reverse("import_upload", args=["ACME"]), {"held": held, "mapping": other.pk, "import": "1"})
     assert "no longer available" in gone.content.decode()
+
+
+def test_a_job_whose_worker_died_is_taken_again_when_delivered_anew(client, agent, mapping, settings, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.STATEMENT_ASYNC_BYTES = 10
+    client.force_login(agent)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("import_upload", args=["ACME"]), {"file": upload(), "mapping": mapping.pk, "import": "1"})
+    job = ImportJob.objects.get()
+    # Claimed by a worker that then died: "running", nothing stored.
+    ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
+    services.statement_import_job_run(job_id=job.pk)  # a second delivery while it may still run: nothing
+    assert not Payment.objects.exists()
+    ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - dt.timedelta(hours=3))
+    services.statement_import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and Payment.objects.count() == 2
