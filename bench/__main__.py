@@ -12,13 +12,13 @@ import os
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
-BENCH_DB = "bpo_ledger_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "bpo_ledger_bench")  # another name keeps parallel runs apart
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes (default 1.0)")
-    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, mt940, camt); repeatable")
+    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, mt940, camt, statements); repeatable")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
 
@@ -46,7 +46,13 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from django.db import connection
 
-        from bench import camt_read, discrepancies_bench, mt940_bench, schedules_bench
+        from bench import (
+            camt_read,
+            discrepancies_bench,
+            mt940_bench,
+            schedules_bench,
+            statements_bench,
+        )
 
         print(f"PostgreSQL {connection.cursor().connection.info.server_version // 10000}, scale {args.scale}")
         benches = {
@@ -55,6 +61,7 @@ def main() -> int:
             "queue": discrepancies_bench.bench_queue,
             "mt940": mt940_bench.bench_mt940,
             "camt": camt_read.bench,
+            "statements": statements_bench.bench_statements,
         }
         for name, run in benches.items():
             if not args.only or name in args.only:

@@ -81,6 +81,7 @@ class ClientAdmin(admin.ModelAdmin):
             {"fields": [("sla_hours_critical", "sla_hours_high", "sla_hours_medium", "sla_hours_low")]},
         ),
         ("Adjustments", {"fields": ["adjustment_approval_threshold", "adjustment_approval_window_days"]}),
+        ("Bank statements", {"fields": ["statement_accounts_listed_only"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -238,6 +238,15 @@ class Client(models.Model):
         help_text="An unresolved discrepancy goes up one priority level for each this many days of age.",
     )
 
+    statement_accounts_listed_only = models.BooleanField(
+        "Only listed bank accounts",
+        default=False,
+        help_text=(
+            "Refuse a bank statement for an account not yet listed under the client's bank accounts. "
+            "Off: a statement for a new account is accepted and the account listed."
+        ),
+    )
+
     adjustment_approval_threshold = money_field(
         default=Decimal("100.00"),
         validators=[MinValueValidator(Decimal("0"))],
@@ -442,19 +451,27 @@ class Customer(models.Model):
 
 
 class ImportFormat(models.TextChoices):
+    CAMT052 = "camt052", "ISO 20022 camt.052"
     CAMT053 = "camt053", "ISO 20022 camt.053"
     CAMT054 = "camt054", "ISO 20022 camt.054"
-    OFX = "ofx", "OFX"
+    OFX = "ofx", "OFX / QFX"
     MT940 = "mt940", "SWIFT MT940"
+    MT942 = "mt942", "SWIFT MT942"
     BAI2 = "bai2", "BAI2"
     NACHA = "nacha", "NACHA"
     CSV = "csv", "CSV"
 
 
+class ImportStatus(models.TextChoices):
+    STORED = "stored", "Stored"
+    VOIDED = "voided", "Voided"
+
+
 class PaymentImport(models.Model):
     """One bank or processor file loaded into the ledger; the same file is never loaded twice."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="imports")
+    # No single-column index: import_client_time_idx (client, -created_at) leads with client_id.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="imports", db_index=False)
     file_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64)
     format = models.CharField(max_length=16, choices=ImportFormat.choices)
@@ -470,16 +487,43 @@ class PaymentImport(models.Model):
     skipped_count = models.PositiveIntegerField(
         default=0, help_text="Entries already in the ledger from an earlier, overlapping file."
     )
+    pending_count = models.PositiveIntegerField(
+        default=0, help_text="Pending and information-only entries: listed, never payments."
+    )
+    notices_count = models.PositiveIntegerField(default=0, help_text="Notices for a person to act on.")
+    warnings_count = models.PositiveIntegerField(default=0)
+    confirmed_count = models.PositiveIntegerField(
+        default=0, help_text="Bank lines that confirmed a payment recorded by hand (no second payment)."
+    )
+    replaced_count = models.PositiveIntegerField(
+        default=0, help_text="Batch lines replaced by (or already replaced with) the batch's details."
+    )
+    # {"EUR": "1234.50", ...}: the stored payments' sum per currency, as text.
+    totals = models.JSONField(default=dict, blank=True)
+    accounts = models.JSONField(default=list, blank=True)
+    mapping_name = models.CharField(max_length=100, blank=True, help_text="The CSV column mapping used.")
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.STORED)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            # A voided import frees its file: imported by mistake, it may come in again.
             models.UniqueConstraint(
                 fields=["client", "sha256"],
+                condition=Q(status="stored"),
                 name="import_unique_file",
                 violation_error_message="This file has already been imported.",
             )
+        ]
+        indexes = [
+            # The imports page: WHERE client_id = ? ORDER BY created_at DESC
+            models.Index(fields=["client", "-created_at"], name="import_client_time_idx"),
         ]
 
     def __str__(self):
@@ -491,6 +535,8 @@ class PaymentKind(models.TextChoices):
     REVERSAL = "reversal", "Reversal / return"
     CHARGEBACK = "chargeback", "Chargeback"
     REFUND = "refund", "Refund"
+    FEE = "fee", "Bank fee"
+    DEBIT = "debit", "Other debit"
 
 
 class PaymentSource(models.TextChoices):
@@ -509,7 +555,8 @@ MANUAL_SOURCE_ACCOUNT = "manual"
 class Payment(models.Model):
     """Money actually received (positive) or taken back (negative), however it was recorded."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments")
+    # No single-column index: payment_client_date_idx (client, value_date) leads with client_id.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments", db_index=False)
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
@@ -539,6 +586,33 @@ class Payment(models.Model):
     payer_account_last4 = models.CharField(max_length=4, blank=True)
     payer_account_hash = models.CharField(max_length=64, blank=True)
     reference = models.CharField(max_length=500, blank=True)
+    remittance = models.TextField(blank=True, help_text="The payer's free remittance text.")
+    bank_code = models.CharField(max_length=64, blank=True, help_text="The bank's transaction code.")
+    return_code = models.CharField(max_length=16, blank=True, help_text="Reason of a return: R01, AC06, ...")
+    entry_ref = models.CharField(
+        max_length=128, blank=True, help_text="The bank entry this line belongs to (a batch's reference)."
+    )
+    batch_detail = models.BooleanField(
+        default=False, help_text="One payment of the details of a batch entry (camt TxDtls, camt.054)."
+    )
+    notes = models.CharField(max_length=500, blank=True, help_text='Such as "ACH, subject to return".')
+    reverses = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        db_index=False,  # payment_reverses_idx: only the few that reverse something
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        help_text="The earlier payment this return, reversal or chargeback takes back.",
+    )
+    # A payment recorded by hand that a bank line later carried: the line's key, so that the
+    # same line in a later file is known and never becomes a second payment.
+    confirmed_import = models.ForeignKey(
+        PaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmations",
+        db_index=False,  # payment_confirmed_import_idx: only the few confirmed
+    )
+    confirmed_source_account = models.CharField(max_length=64, blank=True)
+    confirmed_transaction_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -549,12 +623,31 @@ class Payment(models.Model):
                 name="payment_unique_bank_transaction",
                 violation_error_message="This bank transaction is already in the ledger.",
             ),
+            models.UniqueConstraint(
+                fields=["client", "confirmed_source_account", "confirmed_transaction_id"],
+                condition=~Q(confirmed_transaction_id=""),
+                name="payment_unique_confirmation",
+                violation_error_message="This bank line already confirms another payment.",
+            ),
             models.CheckConstraint(condition=~Q(amount=0), name="payment_amount_nonzero"),
         ]
         indexes = [
             # Payments list and the matcher's window: WHERE client_id = ? AND value_date BETWEEN ...
             models.Index(fields=["client", "value_date"], name="payment_client_date_idx"),
             models.Index(fields=["client", "customer"], name="payment_client_customer_idx"),
+            # A batch's details replacing its line: WHERE client_id = ? AND source_account = ? AND entry_ref = ?
+            models.Index(
+                fields=["client", "source_account", "entry_ref"],
+                name="payment_entry_ref_idx",
+                condition=~Q(entry_ref=""),
+            ),
+            # Partial: most payments reverse nothing and confirm nothing, and a bulk import should
+            # not pay for index entries of NULLs. Voiding an import looks them up.
+            models.Index(fields=["reverses"], name="payment_reverses_idx", condition=Q(reverses__isnull=False)),
+            models.Index(
+                fields=["confirmed_import"], name="payment_confirmed_import_idx",
+                condition=Q(confirmed_import__isnull=False),
+            ),
         ]
 
     def __str__(self):

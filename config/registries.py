@@ -15,6 +15,7 @@ CLIENT_MENU = [
     ("Schedules", "schedule_list", "filter", None),
     ("Customers", "customer_list", "client", None),
     ("Payments", "payment_list", "client", None),
+    ("Statements", "import_list", "client", None),
     ("Audit trail", "audit_trail", "client", ("supervisor", "auditor", "admin")),
 ]
 
@@ -33,4 +34,4 @@ WORK_LINKS = [
 CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
 
 # Demo data for `make run` (manage.py seed_demo), lowest app first.
-DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed"]
+DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed", "reconciliation.demo.seed"]

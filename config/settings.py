@@ -227,6 +227,13 @@ if not (date(1900, 1, 1) <= SCHEDULE_DATE_MIN < SCHEDULE_DATE_MAX <= date(9000, 
         "and SCHEDULE_MAX_PAYMENTS must be at least 1"
     )
 
+# Bank statements (reconciliation): uploads up to STATEMENT_MAX_BYTES; from STATEMENT_ASYNC_BYTES
+# a worker imports the file (the page shows its progress) instead of the request.
+STATEMENT_MAX_BYTES = env.int("STATEMENT_MAX_BYTES", default=200 * 1024 * 1024)
+STATEMENT_ASYNC_BYTES = env.int("STATEMENT_ASYNC_BYTES", default=5 * 1024 * 1024)
+# Where uploads wait for the worker: under MEDIA_ROOT/statements/<client>/.
+STATEMENT_UPLOAD_DIR = "statements"
+
 # Email: console in development, in-memory in tests, SMTP (EMAIL_URL) in production.
 _email = env.email_url(
     "EMAIL_URL",
@@ -269,6 +276,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# The progress of imports running in a worker (rows read, rows stored), read by the web process:
+# Redis beside the broker, else files under var/ (the embedded default).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "progress": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}
+        if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "progress")}
+    ),
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -6,12 +6,14 @@ from django.urls import include, path
 
 from bpo_ledger import urls as ledger_urls
 from discrepancies import urls as discrepancy_urls
+from reconciliation import urls as reconciliation_urls
 from schedules import urls as schedule_urls
 
 client_urls = [
     *ledger_urls.client_urls,
     *schedule_urls.client_urls,
     *discrepancy_urls.client_urls,
+    *reconciliation_urls.client_urls,
 ]
 
 urlpatterns = [

@@ -91,9 +91,20 @@ def world(frozen, db):
         client=client, actor=agent, adjustment_type="write_off", scheduled_payment=scheduled,
         amount=Decimal("120.00"), reason="Goodwill again",
     )
+    from reconciliation import services as imports
+    from reconciliation.models import CsvMapping, ImportItem, ImportJob
+
+    mapping = CsvMapping.objects.create(client=client, name="Bank export", account="JP-OPS", currency="JPY",
+                                        value_date_column="Date", amount_column="Amount", reference_column="Reference")
+    statement = imports.statement_import(
+        client=client, actor=boss, file_name="statement.csv", format="csv", mapping=mapping,
+        stream=io.BytesIO(b"Date,Amount,Reference\n2026-12-02,5000.00,R1\n"),
+    )
+    notice = ImportItem.objects.create(client=client, payment_import=statement, kind="notice", code="C01", message="New account")
+    job = ImportJob.objects.create(client=client, file_name="big.csv", path="statements/NIPPON/x", created_by=boss)
     return SimpleNamespace(
         client=client, user=boss, customer=customer, schedule=schedule, item=item, closed=closed, swept=swept,
-        applied=applied, pending=pending, attachment=attachment,
+        applied=applied, pending=pending, attachment=attachment, statement=statement, notice=notice, job=job,
     )
 
 
@@ -135,6 +146,12 @@ def every_url(world):
     yield "approvals", reverse("approvals")
     yield "team", reverse("team")
     yield "bulk_assign", reverse("bulk_assign")
+    yield "import_list", reverse("import_list", args=[code])
+    yield "import_upload", reverse("import_upload", args=[code])
+    yield "import_detail", reverse("import_detail", args=[code, world.statement.pk])
+    yield "import_void", reverse("import_void", args=[code, world.statement.pk])  # POST only
+    yield "import_job", reverse("import_job", args=[code, world.job.pk])
+    yield "notice_done", reverse("notice_done", args=[code, world.notice.pk])  # POST only
     yield "admin:index", reverse("admin:index")
 
 

@@ -6,3 +6,9 @@ document.addEventListener("keydown", (event) => {
     open.querySelector("summary").focus();
   }
 });
+
+// A page following work in the background (a statement import) reloads itself every few seconds.
+const refresh = document.querySelector("[data-refresh]");
+if (refresh) {
+  setTimeout(() => window.location.reload(), Number(refresh.dataset.refresh) * 1000);
+}

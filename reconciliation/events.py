@@ -1,0 +1,53 @@
+"""The statement imports' verbs: each is about one import, so its page shows one timeline."""
+
+from bpo_ledger.events import (
+    EventType,
+    joined,
+    money,
+    register,
+    register_subjects,
+    register_system_actors,
+)
+
+IMPORT = "paymentimport"
+BANK_ACCOUNT = "bankaccount"
+
+
+def _counts(d: dict) -> str:
+    parts = [f"{d.get('file_name', '')} ({d.get('format', '')})".strip()]
+    counts = d.get("counts") or {}
+    words = (
+        ("entries", "entries"), ("stored", "stored"), ("already_known", "already known"),
+        ("confirmed", "confirmed payments recorded by hand"), ("replaced", "batch lines replaced"),
+        ("pending", "pending or information only"), ("notices", "notices"), ("warnings", "warnings"),
+    )
+    parts.append(", ".join(f"{counts[key]} {label}" for key, label in words if counts.get(key)))
+    totals = d.get("totals") or {}
+    if totals:
+        parts.append("totals " + ", ".join(money(amount, currency) for currency, amount in sorted(totals.items())))
+    return joined(parts)
+
+
+def _voided(d: dict) -> str:
+    parts = [f"{d.get('file_name', '')}: {d.get('payments', 0)} payments removed"]
+    if d.get("allocations"):
+        parts.append(f"{d['allocations']} allocations undone")
+    return joined(parts)
+
+
+def _account(d: dict) -> str:
+    return f"{d.get('account', '')} ({d.get('currency', '')}), first seen in {d.get('file_name', '')}"
+
+
+def _notice(d: dict) -> str:
+    return joined([f"{d.get('code', '')} {d.get('payer_name', '')}".strip(), d.get("message", "")])
+
+
+register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account"})
+register_system_actors({"system:import_statement": "the statement import"})
+register(
+    EventType("statement.imported", "Statement imported", IMPORT, _counts),
+    EventType("statement.voided", "Import voided", IMPORT, _voided),
+    EventType("statement.notice_done", "Notice applied", IMPORT, _notice),
+    EventType("bank_account.added", "Bank account added", BANK_ACCOUNT, _account),
+)

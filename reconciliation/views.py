@@ -1,0 +1,195 @@
+"""Statement imports: the history, the upload (with a CSV preview), an import's page, voiding."""
+
+import datetime as dt
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bpo_ledger.access import SUPERVISE_ROLES, membership_of_request
+from bpo_ledger.errors import DomainError
+from bpo_ledger.models import PaymentImport
+from bpo_ledger.selectors import audit_timeline
+from bpo_ledger.tables import paginate
+from bpo_ledger.uploads import upload_limit
+
+from . import selectors, services
+from .filters import ImportFilter
+from .formats import StatementError
+from .forms import UploadForm, VoidForm, held_token
+from .models import ImportItem, ImportJob, JobStatus
+from .tables import ImportTable
+
+
+def _import_or_404(access, pk) -> PaymentImport:
+    try:
+        return selectors.import_get(client=access.client, pk=pk)
+    except PaymentImport.DoesNotExist:
+        raise Http404("No such import") from None
+
+
+@login_required
+def import_list(request, code):
+    access = membership_of_request(request, code)
+    filterset = ImportFilter(request.GET, queryset=selectors.imports_of(client=access.client).select_related("client"))
+    with timezone.override(access.client.timezone):
+        imports = filterset.qs
+    table = paginate(request, ImportTable(imports, time_zone=access.client.timezone))
+    return render(request, "reconciliation/import_list.html", {
+        "access": access, "filter": filterset, "table": table,
+        "jobs": selectors.jobs_running(client=access.client),
+    })
+
+
+def _held_upload(form: UploadForm):
+    """The upload to import: the file sent now, or the one kept when it was previewed."""
+    held = form.cleaned_data.get("held")
+    if form.cleaned_data.get("file"):
+        return form.cleaned_data["file"], None
+    try:
+        stream = default_storage.open(held["path"], "rb")
+    except FileNotFoundError:
+        raise DomainError("The previewed file is no longer available: choose it again.") from None
+    stream.name, stream.size = held["name"], held["size"]
+    return stream, held["path"]
+
+
+def _hold(client_code: str, upload) -> str:
+    """Keep a previewed upload until it is imported (a day at most: older ones are swept here)."""
+    folder = f"{settings.STATEMENT_UPLOAD_DIR}/{client_code}"
+    try:
+        _, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        names = []
+    stale = timezone.now() - dt.timedelta(days=1)
+    for name in names:
+        if name.startswith("held-") and default_storage.get_modified_time(f"{folder}/{name}") < stale:
+            default_storage.delete(f"{folder}/{name}")
+    return default_storage.save(f"{folder}/held-{uuid.uuid4().hex}", upload)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@upload_limit(services.statement_max_bytes, "bank statements")
+def import_upload(request, code):
+    access = membership_of_request(request, code, write=True)
+    form = UploadForm(request.POST or None, request.FILES or None, client=access.client)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        upload = held_path = None
+        try:
+            upload, held_path = _held_upload(form)
+            if "preview" in request.POST:
+                if not data["mapping"]:
+                    raise DomainError("Choose a CSV column mapping to preview the file under it.")
+                preview = services.csv_preview(mapping=data["mapping"], stream=upload)
+                if held_path:
+                    upload.close()
+                else:
+                    held_path = _hold(access.client.code, upload)
+                form = UploadForm(
+                    initial={"format": data["format"], "mapping": data["mapping"], "held": held_token(
+                        client_code=access.client.code, path=held_path, name=upload.name, size=upload.size,
+                    )},
+                    client=access.client,
+                )
+                form.held_name = upload.name
+            elif upload.size >= services.statement_async_bytes():
+                job = services.statement_import_queue(
+                    client=access.client, actor=request.user, upload=upload, format=data["format"] or None,
+                    mapping=data["mapping"],
+                )
+                _forget(upload, held_path)
+                messages.info(request, f"{job.file_name} is being imported; this page follows it.")
+                return redirect("import_job", access.client.code, job.pk)
+            else:
+                imported = services.statement_import(
+                    client=access.client, actor=request.user, file_name=upload.name, stream=upload,
+                    format=data["format"] or None, mapping=data["mapping"], source="upload",
+                )
+                _forget(upload, held_path)
+                messages.success(request, f"{imported.file_name}: {imported.created_count} payments stored, "
+                                          f"{imported.skipped_count} already known.")
+                return redirect("import_detail", access.client.code, imported.pk)
+        except StatementError as exc:
+            form.add_error(None, f"Refused at {exc.where or 'the start'}: {exc.message}. Nothing of the file was kept.")
+        except DomainError as exc:
+            form.add_error(None, str(exc))
+    return render(request, "reconciliation/import_upload.html", {"access": access, "form": form, "preview": preview})
+
+
+def _forget(upload, held_path: str | None) -> None:
+    """A previewed file, once imported, is no longer kept."""
+    if held_path:
+        upload.close()
+        default_storage.delete(held_path)
+
+
+@login_required
+def import_detail(request, code, pk):
+    access = membership_of_request(request, code)
+    payment_import = _import_or_404(access, pk)
+    return render(request, "reconciliation/import_detail.html", {
+        "access": access, "item": payment_import,
+        "items": selectors.import_items(payment_import=payment_import),
+        "statements": selectors.import_statements(payment_import=payment_import),
+        "void_form": VoidForm() if access.can_supervise else None,
+        "log": audit_timeline(client=access.client, subject_type="paymentimport", subject_id=pk),
+    })
+
+
+@login_required
+@require_POST
+def import_void(request, code, pk):
+    access = membership_of_request(request, code, write=True, roles=SUPERVISE_ROLES)
+    payment_import = _import_or_404(access, pk)
+    form = VoidForm(request.POST)
+    if form.is_valid():
+        try:
+            services.statement_import_void(payment_import=payment_import, actor=request.user,
+                                           reason=form.cleaned_data["reason"])
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Import #{payment_import.pk} voided: its payments are gone.")
+    else:
+        messages.error(request, "Say why the import is voided.")
+    return redirect("import_detail", access.client.code, payment_import.pk)
+
+
+@login_required
+@require_POST
+def notice_done(request, code, pk):
+    access = membership_of_request(request, code, write=True)
+    try:
+        item = selectors.item_get(client=access.client, pk=pk)
+    except ImportItem.DoesNotExist:
+        raise Http404("No such notice") from None
+    try:
+        services.import_notice_done(item=item, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect("import_detail", access.client.code, item.payment_import_id)
+
+
+@login_required
+def import_job(request, code, pk):
+    access = membership_of_request(request, code)
+    try:
+        job = selectors.job_get(client=access.client, pk=pk)
+    except ImportJob.DoesNotExist:
+        raise Http404("No such import") from None
+    if job.status == JobStatus.DONE and job.payment_import_id:
+        return redirect("import_detail", access.client.code, job.payment_import_id)
+    read, stored = selectors.job_progress(job=job)
+    return render(request, "reconciliation/import_job.html", {
+        "access": access, "job": job, "rows_read": read, "rows_stored": stored,
+        "running": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
+    })
