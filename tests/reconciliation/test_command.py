@@ -122,7 +122,8 @@ def test_the_nacha_samples_import_end_to_end(client_a):
 
 SAMPLES = Path(os.environ.get("BPO_SAMPLES", "/work/shared/samples"))
 READ_SAMPLES = sorted(
-    [*SAMPLES.glob("camt05*/*.xml"), *SAMPLES.glob("mt940/*.sta"), *SAMPLES.glob("nacha/*.ach")],
+    [*SAMPLES.glob("camt05*/*.xml"), *SAMPLES.glob("mt940/*.sta"), *SAMPLES.glob("nacha/*.ach"),
+     *SAMPLES.glob("ofx/*.ofx"), *SAMPLES.glob("bai2/*.bai2")],
     key=lambda p: p.name,
 )
 
