@@ -686,8 +686,11 @@ class _StatementState:
                 own.append(-tx_value)
             else:
                 return None
-        if own is None:  # a batch without its own amounts in the entry's currency
-            return None
+        if own is None:
+            if len(details) != 1:  # a batch without its own amounts in the entry's currency
+                return None
+            # One TxDtls without an amount of its own: the entry's, as full_entry reads it.
+            own = [signed]
         notes = ()
         lines = []
         if details:

@@ -173,6 +173,8 @@ _COLUMNS = (
     ("notes", "varchar(500)"), ("place", "varchar(200)"),
 )
 _COLUMN_NAMES = tuple(name for name, _ in _COLUMNS)
+_ANALYZED = ("seq", "account", "txid", "status", "kind", "amount", "value_date", "entry_ref", "batch", "payer_hash",
+             "skip", "confirms")
 
 
 class _Staging:
@@ -237,18 +239,19 @@ class _PayerAccounts:
     """A payer's account as stored: encrypted, its last four digits and its lookup hash. Statements
     repeat payers, so each account is encrypted once per import."""
 
+    NONE = ("", "", "")
+
     def __init__(self):
-        self.seen: dict[str, tuple[str, str, str]] = {}
+        self.seen: dict[str, tuple[str, str, str]] = {"": self.NONE}
 
     def __call__(self, account: str) -> tuple[str, str, str]:
-        if not account:
-            return "", "", ""
         found = self.seen.get(account)
         if found is None:
             normalized = normalize_account(account)
-            found = (encrypt(account), normalized[-4:], account_lookup_hash(normalized))
+            found = (encrypt(account), normalized[-4:], account_lookup_hash(normalized)) if account else self.NONE
             if len(self.seen) > 100_000:
                 self.seen.clear()
+                self.seen[""] = self.NONE
             self.seen[account] = found
         return found
 
@@ -271,6 +274,10 @@ def _stage(
 ) -> int:
     """Stream the reader's items into staging; returns the number of items read."""
     payer_accounts = _PayerAccounts()
+    keys: dict[str, str] = {}  # a statement's account as written -> normalized (one per file, mostly)
+    write = staging.write
+    current = reading.current
+    booked_status, booked_text, info_text = Status.BOOKED, "booked", str(Status.INFO)
     read = 0
     for item in reader_items:
         read += 1
@@ -278,23 +285,26 @@ def _stage(
             progress(read, 0)
         if type(item) is Line:
             _check_line(item)
-            key = normalize_account(item.account)
-            if key not in reading.current:
+            key = keys.get(item.account)
+            if key is None:
+                key = keys[item.account] = normalize_account(item.account)
+            if key not in current:
                 accounts.check(item.account, item.currency, item.where)
                 place = _Place(Statement(account=item.account, currency=item.currency, where=item.where))
                 reading.places.append(place)
                 reading.current[key] = place
-            reading.current[key].entries += 1
+            current[key].entries += 1
             reading.entries += 1
-            booked = item.status == Status.BOOKED and item.amount != 0
-            if not booked:
+            if item.status == booked_status:
+                status = booked_text if item.amount else info_text
+            else:
+                status = str(item.status)
+            if status != booked_text:
                 reading.pending += 1
             encrypted, last4, lookup = payer_accounts(item.payer_account)
-            staging.write((
+            write((
                 read, item.account, item.value_date, item.booking_date, item.amount, item.currency,
-                item.bank_transaction_id, str(item.kind), "booked" if booked else str(
-                    Status.INFO if item.status == Status.BOOKED else item.status
-                ),
+                item.bank_transaction_id, str(item.kind), status,
                 item.payer_name[:200], encrypted, last4, lookup, item.reference[:500], item.remittance,
                 item.return_code[:16], item.bank_code[:64], item.entry_ref[:128], item.batch,
                 "; ".join(item.notes)[:500], item.where[:200],
@@ -685,7 +695,9 @@ def statement_import(
         if connection.vendor == "postgresql":
             # Rows lie in file order: a BRIN index finds each batch of _store without a full scan.
             cursor.execute(f"CREATE INDEX ON {STAGING} USING brin (seq)")
-            cursor.execute(f"ANALYZE {STAGING}")  # a temporary table has no statistics until asked
+            # A temporary table has no statistics until asked: those of the columns the steps below
+            # filter and join on (the others, long texts among them, cost time and guide no plan).
+            cursor.execute(f"ANALYZE {STAGING} ({', '.join(_ANALYZED)})")
         _refuse_repeated_ids(cursor)
         replaced = _replace_batches(cursor, client, payment_import)
         _mark_known_confirmations(cursor, client)

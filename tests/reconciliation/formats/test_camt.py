@@ -835,6 +835,31 @@ def test_the_quick_path_reads_the_bench_file_as_the_full_reading(tmp_path):
     assert quick_count(raw) == 599
 
 
+def test_the_quick_path_reads_an_entry_whose_one_txdtls_has_no_amount(tmp_path):
+    """The import bench's camt.053.001.02 file: each entry has one TxDtls (references,
+    parties, remittance) and no amount of its own there, which is the entry's. The quick path
+    reads those entries (it handed every one to the full reading before), with the same items."""
+    from bench.statements_bench import write_camt053
+
+    path = tmp_path / "statement.xml"
+    write_camt053(path, 50)
+    raw = path.read_bytes()
+    items = outcome(raw)
+    assert items == outcome(raw, quick=False)
+    lines = of(items, Line)
+    assert len(lines) == 50 and all(line.payer_account.startswith("GB29NWBK") for line in lines)
+    assert all(not line.batch for line in lines)
+    assert quick_count(raw) == 49  # all but the statement's first
+    # a second TxDtls without its amount is a batch the quick path leaves to the full reading
+    ntry_end = raw.index(b"</TxDtls></NtryDtls></Ntry>", raw.index(b"<Ntry>", raw.index(b"<Ntry>") + 1))
+    start = raw.rindex(b"<TxDtls>", 0, ntry_end)
+    detail = raw[start:ntry_end + len(b"</TxDtls>")]
+    batch = raw[:ntry_end + len(b"</TxDtls>")] + detail.replace(b"<EndToEndId>", b"<EndToEndId>B") + raw[
+        ntry_end + len(b"</TxDtls>"):]
+    assert outcome(batch) == outcome(batch, quick=False)
+    assert quick_count(batch) == 48
+
+
 def test_the_quick_path_leaves_unusual_entries_to_the_full_reading():
     """Date-times, an entry in another currency and a repeated element: the full reading reads
     (or refuses) them, with the same result."""
