@@ -1,12 +1,8 @@
 """Statement imports: the history, the upload (with a CSV preview), an import's page, voiding."""
 
-import datetime as dt
-import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -49,29 +45,10 @@ def import_list(request, code):
 
 def _held_upload(form: UploadForm):
     """The upload to import: the file sent now, or the one kept when it was previewed."""
-    held = form.cleaned_data.get("held")
     if form.cleaned_data.get("file"):
         return form.cleaned_data["file"], None
-    try:
-        stream = default_storage.open(held["path"], "rb")
-    except FileNotFoundError:
-        raise DomainError("The previewed file is no longer available: choose it again.") from None
-    stream.name, stream.size = held["name"], held["size"]
-    return stream, held["path"]
-
-
-def _hold(client_code: str, upload) -> str:
-    """Keep a previewed upload until it is imported (a day at most: older ones are swept here)."""
-    folder = f"{settings.STATEMENT_UPLOAD_DIR}/{client_code}"
-    try:
-        _, names = default_storage.listdir(folder)
-    except FileNotFoundError:
-        names = []
-    stale = timezone.now() - dt.timedelta(days=1)
-    for name in names:
-        if name.startswith("held-") and default_storage.get_modified_time(f"{folder}/{name}") < stale:
-            default_storage.delete(f"{folder}/{name}")
-    return default_storage.save(f"{folder}/held-{uuid.uuid4().hex}", upload)
+    held = form.cleaned_data.get("held")
+    return services.upload_held_open(held=held), held["path"]
 
 
 @login_required
@@ -93,7 +70,7 @@ def import_upload(request, code):
                 if held_path:
                     upload.close()
                 else:
-                    held_path = _hold(access.client.code, upload)
+                    held_path = services.upload_hold(client_code=access.client.code, upload=upload)
                 form = UploadForm(
                     initial={"format": data["format"], "mapping": data["mapping"], "held": held_token(
                         client_code=access.client.code, path=held_path, name=upload.name, size=upload.size,
@@ -106,7 +83,7 @@ def import_upload(request, code):
                     client=access.client, actor=request.user, upload=upload, format=data["format"] or None,
                     mapping=data["mapping"],
                 )
-                _forget(upload, held_path)
+                services.upload_forget(upload=upload, held_path=held_path)
                 messages.info(request, f"{job.file_name} is being imported; this page follows it.")
                 return redirect("import_job", access.client.code, job.pk)
             else:
@@ -114,7 +91,7 @@ def import_upload(request, code):
                     client=access.client, actor=request.user, file_name=upload.name, stream=upload,
                     format=data["format"] or None, mapping=data["mapping"], source="upload",
                 )
-                _forget(upload, held_path)
+                services.upload_forget(upload=upload, held_path=held_path)
                 messages.success(request, f"{imported.file_name}: {imported.created_count} payments stored, "
                                           f"{imported.skipped_count} already known.")
                 return redirect("import_detail", access.client.code, imported.pk)
@@ -123,13 +100,6 @@ def import_upload(request, code):
         except DomainError as exc:
             form.add_error(None, str(exc))
     return render(request, "reconciliation/import_upload.html", {"access": access, "form": form, "preview": preview})
-
-
-def _forget(upload, held_path: str | None) -> None:
-    """A previewed file, once imported, is no longer kept."""
-    if held_path:
-        upload.close()
-        default_storage.delete(held_path)
 
 
 @login_required

@@ -1,5 +1,6 @@
 """Every write of the reconciliation app; imports of bank statements for now."""
 
+from .held import upload_forget, upload_held_open, upload_hold
 from .imports import (
     CsvPreview,
     csv_preview,
@@ -17,4 +18,5 @@ from .imports import (
 __all__ = [
     "CsvPreview", "csv_preview", "file_sha256", "import_notice_done", "notice_deadline",
     "statement_async_bytes", "statement_import", "statement_import_job_run", "statement_import_queue", "statement_import_void", "statement_max_bytes",
+    "upload_forget", "upload_held_open", "upload_hold",
 ]
