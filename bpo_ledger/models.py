@@ -264,6 +264,18 @@ class Client(models.Model):
         ),
     )
 
+    # Autopay returns (NACHA R01, R09: insufficient or uncollected funds).
+    autopay_retry_days = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text="An autopay debit returned for insufficient funds is tried again this many business days later.",
+    )
+    autopay_max_retries = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MaxValueValidator(2)],
+        help_text="How often a returned debit is tried again (NACHA allows two retries).",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

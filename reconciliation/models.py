@@ -239,3 +239,75 @@ class ImportJob(models.Model):
 
     def __str__(self):
         return f"{self.file_name} ({self.get_status_display()})"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RunTrigger(models.TextChoices):
+    NIGHTLY = "nightly", "Nightly"
+    MANUAL = "manual", "Reconcile now"
+    COMMAND = "command", "Command line"
+
+
+class ReconciliationRun(models.Model):
+    """One reconciliation of a client as of a date: what went in, what matched, what was found."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    as_of = models.DateField(help_text="The client's local date the run reconciles up to.")
+    trigger = models.CharField(max_length=8, choices=RunTrigger.choices, default=RunTrigger.NIGHTLY)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Who asked for it (reconcile now); empty for the nightly job and the command.",
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Seconds per phase: {"read": 1.2, "match": 3.4, "write": 2.1}.
+    phase_seconds = models.JSONField(default=dict, blank=True)
+    # payments_in, expected_in, matched_<rule>, settled, findings_<kind>, logged, already_logged,
+    # resolved, unallocated, waiting: see reconciliation.matching.Result.counts.
+    counts = models.JSONField(default=dict, blank=True)
+    # The accounts whose statements a "missing" waits for: [{"account": ..., "through": "2026-01-05"}].
+    waiting_for = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # Runs list and "the last run of this date": WHERE client_id = ? ORDER BY started_at DESC
+            models.Index(fields=["client", "-started_at"], name="run_client_time_idx"),
+            models.Index(fields=["client", "as_of"], name="run_client_as_of_idx"),
+        ]
+
+    def __str__(self):
+        return f"run {self.pk} of {self.as_of} ({self.get_status_display()})"
+
+    @property
+    def detected_by(self) -> str:
+        """What the discrepancies this run logged say in their detected_by."""
+        return f"run:{self.pk}"
+
+
+class CreditRefund(models.Model):
+    """A known customer's credit (the unallocated rest of a payment) paid back by a supervisor,
+    so that the next run no longer applies it to their next due payment."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    customer = models.ForeignKey("bpo_ledger.Customer", on_delete=models.PROTECT, related_name="credit_refunds")
+    payment = models.ForeignKey("bpo_ledger.Payment", on_delete=models.PROTECT, related_name="credit_refunds")
+    amount = money_field()
+    reason = models.CharField(max_length=500)
+    refunded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_refund_positive")]
+        indexes = [models.Index(fields=["client", "payment"], name="credit_refund_payment_idx")]
+
+    def __str__(self):
+        return f"{self.amount} refunded of payment {self.payment_id}"
