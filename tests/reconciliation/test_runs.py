@@ -103,6 +103,7 @@ def test_money_in_is_read_with_its_unallocated_rest_and_its_text(client_a, custo
     [money] = fake.calls[0]["received"]
     assert (money.id, money.amount, money.unallocated, money.value_date) == (paid.pk, 30000, 17950, dt.date(2026, 12, 1).toordinal())
     assert money.text == f"{due.reference} invoice 7" and money.payer_account_hash == "abc" and money.kind == "credit"
+    assert all(type(value) is int for value in (money.amount, money.unallocated, money.value_date)), "cents and ordinals are ints"
 
 
 def _allocation(payment, expected, cents, rule=matching.REFERENCE):
@@ -126,7 +127,7 @@ def test_a_run_allocates_settles_and_logs_each_finding_on_record(client_a, custo
     due, other = two_due
     paid = received(client_a, "250.00", reference=due.reference)
     engine(lambda inputs: matching.Result(
-        allocations=[_allocation(paid, due, 25000)], findings=[_missing(other, 8000)],
+        allocations=[_allocation(paid, due, 25000)], findings=[_missing(other, 8000)], settled_expected=[due.pk],
         counts={"payments_in": 1, "expected_in": 2, "matched_reference": 1, "settled": 1, "findings_missing": 1},
     ))
 
@@ -200,7 +201,7 @@ def test_a_resolution_resolves_the_open_item_on_its_log(client_a, two_due, engin
     item = Discrepancy.objects.get(client=client_a)
     paid = received(client_a, "250.00", reference=due.reference, value_date=dt.date(2026, 12, 8))
     engine(lambda inputs: matching.Result(
-        allocations=[_allocation(paid, due, 25000)],
+        allocations=[_allocation(paid, due, 25000)], settled_expected=[due.pk],
         resolutions=[matching.Resolution(item.fingerprint, f"paid by payment {paid.pk} on 2026-12-08", (paid.pk,))],
     ))
 
@@ -235,7 +236,8 @@ def test_a_low_priority_finding_is_logged_low_and_a_mismatch_names_its_field(cli
 
 def test_a_customer_identified_by_the_run_is_recorded_on_the_payment(client_a, customer_a, due, engine):
     paid = received(client_a, "250.00", reference=due.reference)
-    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000)], identified={paid.pk: customer_a.pk}))
+    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000)], identified={paid.pk: customer_a.pk},
+                                          settled_expected=[due.pk]))
 
     services.reconciliation_run(client=client_a, as_of=AS_OF)
 
@@ -245,11 +247,11 @@ def test_a_customer_identified_by_the_run_is_recorded_on_the_payment(client_a, c
 
 def test_a_reversal_takes_the_allocation_back_and_the_payment_is_open_again(client_a, customer_a, due, engine):
     paid = received(client_a, "250.00", reference=due.reference)
-    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000)]))
+    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000)], settled_expected=[due.pk]))
     services.reconciliation_run(client=client_a, as_of=AS_OF)
     back = received(client_a, "-250.00", kind="reversal", reverses=paid, return_code="R10", value_date=dt.date(2026, 12, 4))
     fake = engine(lambda inputs: matching.Result(
-        unallocations=[matching.Unallocation(paid.pk, due.pk, 25000, back.pk)],
+        unallocations=[matching.Unallocation(paid.pk, due.pk, 25000, back.pk)], reopened_expected=[due.pk],
         findings=[matching.Finding(matching.CHARGEBACK, f"chargeback:{back.pk}", "payment returned", "USD", 25000, -25000,
                                    due.pk, customer_a.pk, (paid.pk, back.pk), return_code="R10")],
     ))
@@ -277,10 +279,12 @@ def test_a_reversal_takes_the_allocation_back_and_the_payment_is_open_again(clie
 def test_part_of_a_split_payment_taken_back_leaves_the_rest_allocated(client_a, two_due, engine):
     due, other = two_due
     paid = received(client_a, "330.00", reference=f"{due.reference} {other.reference}")
-    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000), _allocation(paid, other, 8000)]))
+    engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000), _allocation(paid, other, 8000)],
+                                          settled_expected=[due.pk, other.pk]))
     services.reconciliation_run(client=client_a, as_of=AS_OF)
     back = received(client_a, "-100.00", kind="reversal", reverses=paid)
-    engine(lambda inputs: matching.Result(unallocations=[matching.Unallocation(paid.pk, due.pk, 10000, back.pk)]))
+    engine(lambda inputs: matching.Result(unallocations=[matching.Unallocation(paid.pk, due.pk, 10000, back.pk)],
+                                          reopened_expected=[due.pk]))
 
     services.reconciliation_run(client=client_a, as_of=AS_OF)
 
@@ -299,6 +303,7 @@ def test_a_failed_run_keeps_nothing_is_recorded_and_emails_the_supervisors(clien
     paid = received(client_a, "250.00", reference=due.reference)
     engine(lambda inputs: matching.Result(
         allocations=[_allocation(paid, due, 25000)], findings=[_missing(other, 8000)], identified={paid.pk: customer_a.pk},
+        settled_expected=[due.pk],
     ))
     events_before = AuditEvent.objects.count()
 
@@ -325,7 +330,7 @@ def test_a_dry_run_computes_the_outcome_and_writes_nothing(client_a, two_due, en
     due, other = two_due
     paid = received(client_a, "250.00", reference=due.reference)
     engine(lambda inputs: matching.Result(allocations=[_allocation(paid, due, 25000)], findings=[_missing(other, 8000)],
-                                          counts={"matched_reference": 1}))
+                                          settled_expected=[due.pk], counts={"matched_reference": 1}))
     tables = (ReconciliationRun, Allocation, Discrepancy, AuditEvent, UndoneAllocation)
     before = [model.objects.count() for model in tables]
 
@@ -386,3 +391,95 @@ def test_a_return_pauses_or_revokes_the_mandate_on_the_schedule_log(client_a, cu
     assert schedule.status == status
     event = AuditEvent.objects.filter(subject_type="paymentschedule", subject_id=str(schedule.pk)).order_by("-seq").first()
     assert event.details["reason"] == reason
+
+
+# --- End to end: statements imported, schedules made through the services, the real engine -------
+
+ACCOUNT = "GB29 NWBK 6016 1331 9268 19"  # customer_a's account on file
+
+
+@pytest.fixture
+def month(client_a, customer_a):
+    """Three one-time schedules of customer A: USD 250.00 due Dec 1, 80.00 due Nov 30, 100.00 due Dec 2."""
+    return [
+        first_payment(make_schedule(client_a, customer_a, due=due, today=TODAY, amount=amount))
+        for due, amount in ((dt.date(2026, 12, 1), "250.00"), (dt.date(2026, 11, 30), "80.00"), (dt.date(2026, 12, 2), "100.00"))
+    ]
+
+
+def _import(client, mapping, *rows, name):
+    from tests.reconciliation.conftest import csv_file, import_csv
+
+    return import_csv(client, "system:test", csv_file(*rows), mapping, name=name)
+
+
+def test_end_to_end_a_statement_settles_logs_once_and_resolves_when_the_money_comes(client_a, customer_a, month, mapping):
+    full, unpaid, short = month
+    _import(client_a, mapping,
+            f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}",
+            f"2026-12-02,60.00,Payment {short.reference.lower()},Maria Gonzalez,{ACCOUNT}",
+            f"2026-12-03,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}",
+            "2026-12-09,12.00,coffee,Nobody Known,XX00 1111",
+            name="week1.csv")
+
+    first = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    full.refresh_from_db(), short.refresh_from_db(), unpaid.refresh_from_db()
+    assert (full.status, full.amount_paid) == ("paid", Decimal("250.00"))
+    assert (short.status, short.amount_paid) == ("partially_paid", Decimal("60.00"))
+    assert (unpaid.status, unpaid.amount_paid) == ("upcoming", Decimal("0.00"))  # its status is the nightly job's
+    allocations = list(Allocation.objects.filter(client=client_a).values_list("scheduled_payment_id", "amount", "rule"))
+    assert sorted(allocations) == sorted([(full.pk, Decimal("250.00"), "reference"), (short.pk, Decimal("60.00"), "reference")])
+    kinds = {item.kind: item for item in Discrepancy.objects.filter(client=client_a)}
+    assert set(kinds) == {"missing", "underpayment", "duplicate", "mismatch"}
+    assert kinds["missing"].scheduled_payment == unpaid and kinds["underpayment"].scheduled_payment == short
+    assert kinds["duplicate"].scheduled_payment == full and kinds["mismatch"].mismatch_field == "payer"
+    assert all(item.detected_by == f"run:{first.run.pk}" for item in kinds.values())
+    assert first.run.counts["logged"] == 4 and first.run.counts["matched_reference"] == 2 and first.run.waiting_for == []
+
+    again = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    assert again.run.pk != first.run.pk and again.run.status == "succeeded"
+    assert (again.logged, again.resolved, again.run.counts["allocations"]) == (0, 0, 0)
+    assert Discrepancy.objects.filter(client=client_a).count() == 4 and Allocation.objects.filter(client=client_a).count() == 2
+
+    _import(client_a, mapping, f"2026-12-10,80.00,{unpaid.reference},Maria Gonzalez,{ACCOUNT}", name="week2.csv")
+    later = services.reconciliation_run(client=client_a, as_of=AS_OF + dt.timedelta(days=1))
+
+    unpaid.refresh_from_db()
+    assert (unpaid.status, unpaid.amount_paid) == ("paid", Decimal("80.00"))
+    missing = Discrepancy.objects.get(pk=kinds["missing"].pk)
+    assert missing.status == "resolved" and "paid in full" in missing.resolution_text
+    assert later.resolved == 1 and later.logged == 0
+    assert AuditEvent.objects.filter(verb="reconciliation.resolved", subject_id=str(missing.pk)).count() == 1
+
+
+def test_end_to_end_missing_waits_for_the_statements_of_the_days_it_needs(client_a, customer_a, month, mapping):
+    full, unpaid, short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="early.csv")
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    assert not Discrepancy.objects.filter(kind="missing").exists()
+    assert outcome.run.waiting_for == [{"account": "US-CHK-001", "through": "2026-12-01", "payments": 2}]
+
+
+def test_end_to_end_a_reversal_reopens_the_payment_with_one_chargeback_item(client_a, customer_a, month, mapping):
+    full, unpaid, short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    services.reconciliation_run(client=client_a, as_of=dt.date(2026, 12, 2))
+    paid = Payment.objects.get(client=client_a, amount=Decimal("250.00"))
+    back = received(client_a, "-250.00", kind="reversal", reverses=paid, return_code="R01", value_date=dt.date(2026, 12, 4))
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    full.refresh_from_db()
+    assert (full.status, full.amount_paid, full.paid_at) == ("overdue", Decimal("0.00"), None)
+    assert not Allocation.objects.filter(scheduled_payment=full).exists()
+    [chargeback] = Discrepancy.objects.filter(client=client_a, scheduled_payment=full)
+    assert chargeback.kind == "chargeback" and back in chargeback.payments.all()
+    assert outcome.run.counts["taken_back"] == 1
+
+    again = services.reconciliation_run(client=client_a, as_of=AS_OF)
+    assert again.logged == 0 and again.run.counts["taken_back"] == 0
+    assert Discrepancy.objects.filter(client=client_a, scheduled_payment=full).count() == 1
