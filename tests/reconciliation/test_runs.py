@@ -483,3 +483,89 @@ def test_end_to_end_a_reversal_reopens_the_payment_with_one_chargeback_item(clie
     again = services.reconciliation_run(client=client_a, as_of=AS_OF)
     assert again.logged == 0 and again.run.counts["taken_back"] == 0
     assert Discrepancy.objects.filter(client=client_a, scheduled_payment=full).count() == 1
+
+
+# --- One run per client at a time; a manual match waits for a run -----------------------------
+
+
+def _in_thread(target):
+    """Run `target` in a thread with its own connection; returns (thread, results list)."""
+    results = []
+
+    def run():
+        try:
+            results.append(target())
+        except Exception as exc:
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, results
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_of_the_client_is_refused_while_one_works(client_a, client_b, month):
+    from bpo_ledger import locks
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with locks.reconciliation_lock_tried(client_id=client_a.pk) as had:
+            holding.set()
+            release.wait(30)
+            return had
+
+    thread, results = _in_thread(hold)
+    assert holding.wait(10)
+    try:
+        with pytest.raises(services.RunRefused, match="already in progress"):
+            services.reconciliation_run(client=client_a, as_of=AS_OF)
+        assert not ReconciliationRun.objects.filter(client=client_a).exists()
+        assert services.reconciliation_run(client=client_b, as_of=AS_OF).run.status == "succeeded"  # other clients run
+    finally:
+        release.set()
+        thread.join(10)
+    assert results == [True]
+    assert services.reconciliation_run(client=client_a, as_of=AS_OF).run.status == "succeeded"
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_manual_match_waits_for_the_run_and_never_allocates_the_payment_twice(client_a, customer_a, agent, month, mapping, monkeypatch):
+    from discrepancies.services import adjustment_request
+
+    full, unpaid, short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    paid = Payment.objects.get(client=client_a)
+    matched, finish = threading.Event(), threading.Event()
+    reconcile = matching.reconcile
+
+    def slow_engine(**inputs):
+        result = reconcile(**inputs)
+        matched.set()  # the run has decided to allocate the payment, and holds no row lock yet
+        finish.wait(30)
+        return result
+
+    monkeypatch.setattr(matching, "reconcile", slow_engine)
+    run_thread, run_results = _in_thread(lambda: services.reconciliation_run(client=client_a, as_of=AS_OF))
+    assert matched.wait(30)
+
+    match_thread, match_results = _in_thread(lambda: adjustment_request(
+        client=client_a, actor=agent, adjustment_type="manual_match", scheduled_payment=short, payment=paid,
+        reason="the customer says this paid the December invoice",
+    ))
+    time.sleep(1)
+    assert match_thread.is_alive() and match_results == [], "the manual match waits while the run works"
+    finish.set()
+    run_thread.join(30)
+    match_thread.join(30)
+
+    assert run_results[0].run.status == "succeeded"
+    [refused] = match_results
+    assert isinstance(refused, DomainError) and "Only 0.00 of payment" in str(refused)
+    assert list(Allocation.objects.filter(payment=paid).values_list("scheduled_payment_id", "amount")) == [(full.pk, Decimal("250.00"))]
+    short.refresh_from_db()
+    assert short.amount_paid == Decimal("0.00")
