@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -848,25 +848,3 @@ def reconciliation_run(
         run=run, result=result, counts=written["counts"], phase_seconds=phases, logged=written["logged"],
         resolved=written["resolved"], already_logged=written["already_logged"], waiting_for=written["waiting_for"],
     )
-
-
-def runs_summary_lines(outcome: RunOutcome) -> Iterable[str]:
-    """The summary of a run in lines of text, for the command and the logs."""
-    counts = outcome.counts
-    rules = ", ".join(f"{rule} {counts.get(f'matched_{rule}', 0)}" for rule in matching.RULES)
-    kinds = (matching.OVERPAYMENT, matching.UNDERPAYMENT, matching.DUPLICATE, matching.MISSING, matching.MISMATCH, matching.CHARGEBACK)
-    findings = ", ".join(f"{kind} {counts.get(f'findings_{kind}', 0)}" for kind in kinds)
-    yield f"payments in {counts.get('payments_in', 0)}, expected payments in {counts.get('expected_in', 0)}"
-    yield f"matched by rule: {rules}"
-    yield f"findings by kind: {findings}"
-    if outcome.run is not None:
-        yield (f"discrepancies: {outcome.logged} logged, {outcome.already_logged} already logged, "
-               f"{outcome.resolved} resolved")
-    else:
-        yield f"findings in all: {len(outcome.result.findings)}, resolutions: {len(outcome.result.resolutions)} (dry run: nothing written)"
-    if outcome.waiting_for:
-        waiting = ", ".join(f"{w['account']} (statements through {w['through'] or 'none'})" for w in outcome.waiting_for)
-        yield f"missing held back, waiting for statements of: {waiting}"
-    else:
-        yield "waiting for no statements"
-    yield "time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in outcome.phase_seconds.items())
