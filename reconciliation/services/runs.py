@@ -848,3 +848,16 @@ def reconciliation_run(
         run=run, result=result, counts=written["counts"], phase_seconds=phases, logged=written["logged"],
         resolved=written["resolved"], already_logged=written["already_logged"], waiting_for=written["waiting_for"],
     )
+
+
+def reconciliation_run_queue(*, client: Client, actor: Actor) -> dt.date:
+    """Reconcile now: queue a run of the client as of its today, as the actor (agents and
+    supervisors); the runs page shows it when done. Returns the date queued."""
+    from .. import tasks
+
+    require_role(actor, client)
+    as_of = client_today(client)
+    tasks.reconcile_client.delay_on_commit(
+        client.pk, as_of.isoformat(), RunTrigger.MANUAL, None if isinstance(actor, str) else actor.pk
+    )
+    return as_of
