@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from bpo_ledger import bulk, locks
@@ -367,8 +368,11 @@ def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:
         yield values[start:start + size]
 
 
-def _update_from(name: str, columns: list[tuple[str, str]], rows: list[tuple], update_sql: str, params: list) -> int:
-    """Run one UPDATE ... FROM a temporary table `name` holding `rows` (COPY on PostgreSQL)."""
+def _update_from(
+    name: str, columns: list[tuple[str, str]], rows: list[tuple], update_sql: str, params: list, *, keep: bool = False
+) -> int:
+    """Run one UPDATE ... FROM a temporary table `name` holding `rows` (COPY on PostgreSQL); the
+    table is dropped after it unless `keep` (the caller drops it)."""
     if not rows:
         return 0
     with connection.cursor() as cursor:
@@ -385,7 +389,8 @@ def _update_from(name: str, columns: list[tuple[str, str]], rows: list[tuple], u
             cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)  # noqa: S608
         cursor.execute(update_sql, params)
         updated = cursor.rowcount
-        cursor.execute(f"DROP TABLE {name}")
+        if not keep:
+            cursor.execute(f"DROP TABLE {name}")
     return updated
 
 
@@ -449,11 +454,11 @@ def _insert_allocations(client: Client, allocations: list[matching.Allocation], 
 
 def _update_scheduled_payments(
     client: Client, inputs: _Inputs, result: matching.Result, received: dict[int, matching.Received], as_of: dt.date, now
-) -> list[int]:
+) -> int:
     """One UPDATE ... FROM of the scheduled payments the run changed: amount paid (by what it
     allocated less what it took back), status (paid when the engine settles it, within the
     tolerance; else partially paid, or open again as its due date has it) and paid_at (the start
-    of the latest day of the money applied). Returns the schedules touched."""
+    of the latest day of the money applied); then their schedules' roll-ups. Returns how many."""
     delta: dict[int, int] = defaultdict(int)
     latest: dict[int, int] = {}
     for allocation in result.allocations:
@@ -502,12 +507,20 @@ def _update_scheduled_payments(
         f"FROM reconciliation_run_expected v WHERE sp.id = v.id AND sp.client_id = %s AND sp.status IN ({marks})"
     )
     kind = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
+    if not rows:
+        return 0
     _update_from(
         "reconciliation_run_expected",
         [("id", "bigint"), ("delta", "bigint"), ("settled", "smallint"), ("reopen", "varchar(16)"), ("paid_at", kind)],
-        rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses],
+        rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses], keep=True,
     )
-    return sorted({known[expected_id][1] for expected_id, *_ in rows})
+    # The schedules' roll-ups (next due date, overdue, completed) in one statement, for the
+    # schedules of the payments in the table.
+    changed = ScheduledPayment.objects.filter(pk__in=RawSQL("SELECT id FROM reconciliation_run_expected", ()))
+    schedules_refresh_rollups(schedule_ids=changed.values("schedule_id"))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE reconciliation_run_expected")
+    return len(rows)
 
 
 def _record_customers(client: Client, identified: dict[int, int]) -> int:
@@ -740,9 +753,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     schedules = _lock_mandate_schedules(result)
     unallocated = _undo_allocations(client, run, result.unallocations, now)
     allocated = _insert_allocations(client, result.allocations, actor, now)
-    touched = _update_scheduled_payments(client, inputs, result, received, as_of, now)
-    for chunk in _chunks(touched):
-        schedules_refresh_rollups(schedule_ids=chunk)
+    updated = _update_scheduled_payments(client, inputs, result, received, as_of, now)
     identified = _record_customers(client, result.identified)
     resolved = _resolve(client, run, result.resolutions, now)
     mandates = _act_on_mandates(client, result, schedules, as_of)
@@ -750,6 +761,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     waiting_for = _waiting_for(result, inputs.coverage)
     counts = {
         **result.counts, "allocations": allocated, "taken_back": unallocated, "identified": identified,
+        "scheduled_payments_updated": updated,
         "logged": len(logged), "already_logged": already, "resolved": len(resolved), "mandate_actions": mandates,
         "waiting": len(result.waiting),
     }

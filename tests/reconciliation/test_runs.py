@@ -143,6 +143,8 @@ def test_a_run_allocates_settles_and_logs_each_finding_on_record(client_a, custo
     due.refresh_from_db()
     assert (due.status, due.amount_paid) == ("paid", Decimal("250.00"))
     assert due.paid_at == dt.datetime(2026, 12, 1, 5, 0, tzinfo=dt.UTC)  # midnight in New York, the day of the money
+    due.schedule.refresh_from_db()
+    assert (due.schedule.status, due.schedule.next_due_date) == ("completed", None)  # its one payment is paid
     item = Discrepancy.objects.get(client=client_a)
     assert (item.kind, item.scheduled_payment, item.customer, item.detected_by, item.fingerprint) == (
         "missing", other, customer_a, f"run:{run.pk}", f"missing:{other.pk}"
@@ -262,6 +264,8 @@ def test_a_reversal_takes_the_allocation_back_and_the_payment_is_open_again(clie
     assert not Allocation.objects.filter(client=client_a).exists()
     due.refresh_from_db()
     assert (due.status, due.amount_paid, due.paid_at) == ("overdue", Decimal("0.00"), None)  # Dec 1 + 3 grace days < Dec 10
+    due.schedule.refresh_from_db()
+    assert (due.schedule.status, due.schedule.next_due_date, due.schedule.is_overdue) == ("active", due.due_date, True)
     undone = UndoneAllocation.objects.get()
     assert (undone.payment, undone.scheduled_payment, undone.reversal, undone.amount, undone.run) == (
         paid, due, back, Decimal("250.00"), outcome.run
