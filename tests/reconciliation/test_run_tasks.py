@@ -23,7 +23,9 @@ UTC = dt.UTC
 def worker(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     app.conf.task_always_eager = False
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+    # One task at a time: SQLite's in-memory test database refuses a second writer outright (the
+    # file database of `make run` waits for it instead).
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
         yield
 
 

@@ -573,3 +573,24 @@ def test_a_manual_match_waits_for_the_run_and_never_allocates_the_payment_twice(
     assert list(Allocation.objects.filter(payment=paid).values_list("scheduled_payment_id", "amount")) == [(full.pk, Decimal("250.00"))]
     short.refresh_from_db()
     assert short.amount_paid == Decimal("0.00")
+
+
+def test_end_to_end_a_return_of_an_old_payment_reopens_it_with_a_chargeback(client_a, customer_a):
+    old = first_payment(make_schedule(client_a, customer_a, due=dt.date(2026, 10, 1), today=dt.date(2026, 9, 20)))
+    paid = received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 1))
+    Allocation.objects.create(client=client_a, payment=paid, scheduled_payment=old, amount=Decimal("250.00"), rule="reference")
+    ScheduledPayment.objects.filter(pk=old.pk).update(
+        amount_paid=Decimal("250.00"), status="paid", paid_at=dt.datetime(2026, 10, 1, 4, tzinfo=dt.UTC)
+    )
+    back = received(client_a, "-250.00", kind="chargeback", reverses=paid, value_date=dt.date(2026, 12, 5))
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)  # Oct 1 is long past the duplicate window
+
+    old.refresh_from_db()
+    assert (old.status, old.amount_paid) == ("overdue", Decimal("0.00"))
+    [chargeback] = Discrepancy.objects.filter(client=client_a)
+    assert (chargeback.kind, chargeback.scheduled_payment) == ("chargeback", old) and back in chargeback.payments.all()
+    assert UndoneAllocation.objects.get().reversal == back and outcome.run.counts["taken_back"] == 1
+
+    again = services.reconciliation_run(client=client_a, as_of=AS_OF)
+    assert (again.logged, again.run.counts["taken_back"]) == (0, 0)
