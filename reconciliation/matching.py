@@ -502,9 +502,11 @@ class _Engine:
     # ---------------------------------------------------------------- the run
 
     def run(self) -> Result:
-        payments, reversals, skipped = [], [], 0
+        payments, reversals, skipped, later = [], [], 0, 0
         for r in self.received:
-            if r.kind in _SKIPPED_KINDS:
+            if r.value_date > self.policy.as_of:
+                later += 1
+            elif r.kind in _SKIPPED_KINDS:
                 skipped += 1
             elif r.amount < 0 and (r.kind in _REVERSAL_KINDS or r.return_code):
                 reversals.append(r)
@@ -534,7 +536,7 @@ class _Engine:
         for pid in payments:
             self.leftover(pid, pid in held)
         self.sweep()
-        self.summarize(payments, reversals, skipped)
+        self.summarize(payments, reversals, skipped, later)
         return self.result
 
     # ---------------------------------------------------------------- reversals
@@ -933,7 +935,7 @@ class _Engine:
                     e.currency, e.amount_due, self.paid[i], e.id, e.customer_id, (),
                 ))
 
-    def summarize(self, payments: list[int], reversals: list[Received], skipped: int) -> None:
+    def summarize(self, payments: list[int], reversals: list[Received], skipped: int, later: int) -> None:
         result = self.result
         counts = {"payments_in": len(self.received), "expected_in": len(self.exp)}
         for rule in RULES:
@@ -950,5 +952,6 @@ class _Engine:
         counts["resolved"] = len(result.resolutions)
         counts["waiting"] = len(result.waiting)
         counts["skipped"] = skipped
+        counts["after_as_of"] = later
         counts["unallocated"] = sum(1 for pid in payments if self.left[pid] > 0)
         result.counts = counts
