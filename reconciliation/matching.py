@@ -432,6 +432,10 @@ class _Engine:
     def tol(self, cents: int) -> int:
         return max(self.policy.tolerance_cents, cents * self.policy.tolerance_bp // 10_000)
 
+    def paid_in_full(self, i: int) -> bool:
+        """Paid, and short by no more than the tolerance."""
+        return self.paid[i] > 0 and self.outstanding(i) <= self.tol(self.exp[i].amount_due)
+
     def outstanding(self, i: int) -> int:
         return self.exp[i].amount_due - self.paid[i]
 
@@ -493,7 +497,7 @@ class _Engine:
             self.matched_now.add(i)
             self.matched.add(pid)
         self.first_rule.setdefault(pid, rule)
-        self.is_settled[i] = self.outstanding(i) <= self.tol(e.amount_due)
+        self.is_settled[i] = self.paid_in_full(i)
         self.paid_by.setdefault(i, []).append((pid, p.value_date))
         row = [e.id, amount, p.value_date, p.payer_account_hash, self.customer_of.get(pid), pid]
         self.rows_by_expected.setdefault(e.id, []).append(row)
@@ -595,7 +599,7 @@ class _Engine:
             self.paid[i] -= take
             self.touched.add(i)
             was = self.is_settled[i]
-            self.is_settled[i] = self.outstanding(i) <= self.tol(self.exp[i].amount_due)
+            self.is_settled[i] = self.paid_in_full(i)
             if was and not self.is_settled[i]:
                 self.reopened.setdefault(i, (r, original))
             e = self.exp[i]
