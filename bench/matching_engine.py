@@ -17,7 +17,15 @@ import sys
 import time
 from datetime import date
 
-from reconciliation.matching import Coverage, CustomerKey, Expected, Policy, Received, Settled, reconcile
+from reconciliation.matching import (
+    Coverage,
+    CustomerKey,
+    Expected,
+    Policy,
+    Received,
+    Settled,
+    reconcile,
+)
 
 START = date(2026, 1, 1).toordinal()
 
@@ -41,9 +49,7 @@ def rows(n: int, seed: int = 11):
             ))
     received = []
     settled = []
-    pid = 0
-    for e in expected:
-        pid += 1
+    for pid, e in enumerate(list(expected), start=1):
         roll = rnd.random()
         c = customers[e.customer_id - 1]
         vd = e.due + rnd.randint(-2, 3)
@@ -53,8 +59,8 @@ def rows(n: int, seed: int = 11):
             received.append(Received(pid, vd, e.amount_due, e.amount_due, "USD", "credit", None, c.name, c.account_hash, text, None, ""))
         elif roll < 0.70:  # by account (or CRM id) and amount
             text = "" if c.account_hash else f"customer {c.external_ref}"
-            received.append(Received(pid, vd, e.amount_due + rnd.choice([0, 50, -100]), e.amount_due + 0, "USD", "credit", None, c.name, c.account_hash, text, None, ""))
-            received[-1] = received[-1]._replace(unallocated=received[-1].amount)
+            amount = e.amount_due + rnd.choice([0, 50, -100])
+            received.append(Received(pid, vd, amount, amount, "USD", "credit", None, c.name, c.account_hash, text, None, ""))
         elif roll < 0.75:  # over or under
             amount = e.amount_due + rnd.choice([-3000, 2500])
             received.append(Received(pid, vd, amount, amount, "USD", "credit", None, c.name, c.account_hash, e.reference, None, ""))

@@ -26,7 +26,66 @@ Passes, in order, each over the payments the previous ones left unallocated:
 4. ``credit``: a known customer's money held as credit (the unallocated rest of an earlier
    payment) applied to their next due payment, oldest first.
 
-Tolerance: |paid - due| <= max(tolerance_cents, due * tolerance_bp / 10_000).
+Tolerance: |paid - due| <= max(tolerance_cents, due * tolerance_bp // 10_000). An expected payment
+is paid in full (``Result.settled_expected``) once something is paid and it is short by no more
+than the tolerance; no expected payment is ever allocated more than its amount due, so a payment
+a few cents over leaves those cents as the customer's credit.
+
+References are found by looking runs of the text's words (letters and digits, upper-cased) up
+in a dict of normalized references: "inv acme 000123 03", "ACME000123-03" and "ACME-000123-03"
+all spell ``ACME00012303``; the longest run wins, so a schedule's reference inside a payment's
+reference is not also found, and a longer number ("ACME-000123-031") is not the reference. Every
+text is scanned once; no payment is compared with every expected payment.
+
+The payer is identified by, in order: ``Received.customer_id``, the payer account hash on file
+(``CustomerKey.account_hash``), a customer's CRM reference in the text, and, for a reference
+match, the customer whose payment it settled. ``Result.identified`` has the payments whose
+customer the run found.
+
+Money of an earlier run (a payment with allocations in ``settled`` or an open overpayment item)
+only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
+other debits and refunds are skipped (``counts["skipped"]``).
+
+Findings, each with a fingerprint (at most 64 characters) logged once:
+
+- ``overpayment:<payment>``: matched (reference or customer + window) above the tolerance, or a
+  known customer's money with nothing due; the rest is listed in ``Result.credits`` and applied
+  by a later run's credit pass (the item is resolved when the credit is used up).
+- ``underpayment:<expected>:<paid cents>``: an expected payment left short by a match, or past
+  grace with something but not enough paid; resolved when it is paid in full.
+- ``duplicate:<payment>``: a payment quoting only settled references, from the payer who settled
+  it (same account hash or same customer; an unidentified payer counts as the reference's
+  customer) within ``duplicate_window`` days of that payment's value date; not allocated.
+- ``missing:<expected>``: past grace (``due + grace_days < as_of``), nothing paid, and the
+  statements of every account in ``coverage`` run through ``due + grace_days``; otherwise
+  ``Waiting`` names the accounts short. No coverage rows at all means the client has no statement
+  account yet: everything past grace waits (``Waiting(expected, ())``).
+- ``mismatch:currency:<payment>`` (quoted references all in another currency: not settled),
+  ``mismatch:account:<payment>`` (low priority: settled from an account other than the
+  customer's on file, compared only when both are known; or, not settled: a settled reference
+  quoted again from another customer's account on file), ``mismatch:payer:<payment>`` (nobody
+  identified: not settled, ``suggestions`` up to three customers by shared name words, rarer
+  words weighing more, then difflib's ratio, then id).
+- ``chargeback:<expected>:<reversal>``: a reversal, return or chargeback (negative amount of kind
+  reversal or chargeback, or any with a return code) undoes the allocations of the payment it
+  takes back (``reverses``, else the latest payment with allocations from the same payer account
+  quoting a reference in its text, of the same amount preferably), newest expected payment first,
+  up to its amount (``Result.unallocations``); the reopened payment gets this one item instead of
+  "missing" (none when it already has an open missing, underpayment or chargeback item). A
+  reversal that takes back nothing allocated is ``chargeback:<reversal>``. NACHA return codes on an
+  autopay schedule give ``MandateAction``: R01/R09 retry, R02-R04 pause, R07/R08/R10 revoke.
+
+The one-open-item rule: the items that say why an expected payment is not settled are missing,
+underpayment and chargeback (``BLOCKING``). An expected payment past grace is settled, waits for
+statements, or has exactly one of them, open from before or new; never two (a missing one that
+gets part of its money is resolved and becomes an underpayment). When an expected payment is paid
+in full, its open blocking items are resolved (``Result.resolutions``, with the payments that
+paid it). Findings about a payment (overpayment, duplicate, mismatch) may name an expected
+payment for context but do not count.
+
+Counts: payments_in, expected_in, matched_<rule> (payments, by the first rule that allocated
+them), settled, reopened, reversals, findings_<kind> (new findings), resolved, waiting, skipped,
+after_as_of, unallocated (payments left with money unallocated).
 """
 
 from __future__ import annotations
@@ -520,11 +579,11 @@ class _Engine:
             self.result.identified[pid] = customer
         return customer
 
-    def name_customer(self, pid: int, customer: int) -> None:
+    def name_customer(self, pid: int, customer: int, how: str = "reference") -> None:
         """A reference match names the payer when nothing else did."""
         if self.identify(pid) is None:
             self.customer_of[pid] = customer
-            self.how[pid] = "reference"
+            self.how[pid] = how
             self.result.identified[pid] = customer
 
     def allocate(self, pid: int, i: int, amount: int, rule: str, explanation: str) -> None:
@@ -777,7 +836,8 @@ class _Engine:
     def settled_reference(self, pid: int, i: int) -> None:
         """A payment quoting only references already settled: a duplicate when it comes from the
         payer who settled it inside the duplicate window, a mismatch when it comes from another
-        customer's account on file; otherwise the reference is stale and the next passes try."""
+        customer's account on file; otherwise the reference is stale (it still names the customer)
+        and the next passes try."""
         p, e = self.payment[pid], self.exp[i]
         owner = self.owner_of_account.get(p.payer_account_hash) if p.payer_account_hash else None
         if owner is not None and owner != e.customer_id:
@@ -801,6 +861,8 @@ class _Engine:
             and abs(p.value_date - row[2]) <= window
         )
         if not firsts:
+            # A stale reference still says whose money it is.
+            self.name_customer(pid, e.customer_id, f"the earlier reference {e.reference} in the remittance text")
             return
         value_date, first = firsts[0]
         self.stopped.add(pid)
