@@ -594,3 +594,27 @@ def test_end_to_end_a_return_of_an_old_payment_reopens_it_with_a_chargeback(clie
 
     again = services.reconciliation_run(client=client_a, as_of=AS_OF)
     assert (again.logged, again.run.counts["taken_back"]) == (0, 0)
+
+
+def test_end_to_end_voiding_the_import_of_a_return_gives_the_money_back_to_the_next_run(client_a, customer_a, month, mapping):
+    from bpo_ledger.models import PaymentImport
+    from reconciliation.services import statement_import_void
+
+    full, unpaid, short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    services.reconciliation_run(client=client_a, as_of=dt.date(2026, 12, 2))
+    paid = Payment.objects.get(client=client_a, amount=Decimal("250.00"))
+    returns = PaymentImport.objects.create(client=client_a, file_name="returns.ach", sha256="0" * 64, format="nacha")
+    received(client_a, "-250.00", kind="reversal", reverses=paid, return_code="R01", payment_import=returns,
+             value_date=dt.date(2026, 12, 4))
+    services.reconciliation_run(client=client_a, as_of=AS_OF)
+    chargeback = Discrepancy.objects.get(client=client_a, kind="chargeback")
+
+    statement_import_void(payment_import=returns, actor="system:test", reason="the bank sent it by mistake")
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    assert not UndoneAllocation.objects.exists()
+    full.refresh_from_db()
+    assert (full.status, full.amount_paid) == ("paid", Decimal("250.00"))
+    chargeback.refresh_from_db()
+    assert chargeback.status == "resolved" and outcome.resolved == 1
