@@ -618,3 +618,15 @@ def test_end_to_end_voiding_the_import_of_a_return_gives_the_money_back_to_the_n
     assert (full.status, full.amount_paid) == ("paid", Decimal("250.00"))
     chargeback.refresh_from_db()
     assert chargeback.status == "resolved" and outcome.resolved == 1
+
+
+def test_end_to_end_a_duplicate_stays_one_item_long_after_the_payment_it_repeats(client_a, customer_a):
+    old = first_payment(make_schedule(client_a, customer_a, due=dt.date(2026, 10, 1), today=dt.date(2026, 9, 20)))
+    received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 1), payer_account_hash=customer_a.bank_account_hash)
+    received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 3), payer_account_hash=customer_a.bank_account_hash)
+    first = services.reconciliation_run(client=client_a, as_of=dt.date(2026, 10, 5))
+    assert [item.kind for item in Discrepancy.objects.filter(client=client_a)] == ["duplicate"] and first.logged == 1
+
+    later = services.reconciliation_run(client=client_a, as_of=AS_OF)  # the payment settled 70 days before
+
+    assert later.logged == 0 and Discrepancy.objects.filter(client=client_a).count() == 1
