@@ -742,20 +742,14 @@ def _log_findings(
     head lock; a fingerprint already logged (by this or an earlier run, or by hand) is skipped.
     One INSERT ... SELECT ... ON CONFLICT (client, fingerprint) DO NOTHING from a temporary table
     (COPY on PostgreSQL), the payments linked by COPY. Returns (the items logged with their
-    findings, how many were already logged)."""
+    findings, how many were logged before)."""
     unique: dict[str, matching.Finding] = {}
     for finding in findings:
         unique.setdefault(finding.fingerprint, finding)
     if not unique:
         return [], 0
-    locks.client_chain_head(client_id=client.pk)
-    known = set()
-    for chunk in _chunks(sorted(unique)):
-        known |= set(Discrepancy.objects.filter(client=client, fingerprint__in=chunk).values_list("fingerprint", flat=True))
-    new = [unique[fp] for fp in sorted(unique) if fp not in known]
-    if not new:
-        return [], len(unique)
-    number = (Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0) + 1
+    new = [unique[fp] for fp in sorted(unique)]
+    number = 1  # the order among the new items; numbered after the client's last under its lock, below
     expected = {e.id: e for e in inputs.expected}
     names = {c.id: c.name for c in inputs.customers}
     columns, template = _discrepancy_columns(client, run, now)
@@ -803,11 +797,23 @@ def _log_findings(
         else:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {table} ({names_sql}) VALUES ({marks})", rows)  # noqa: S608
-        # The fingerprints were looked up under the chain head lock, which every logger takes
-        # first: no conflict can come; DO NOTHING keeps a problem one item if one ever did.
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")
+        # Numbers are handed out under the client's chain head lock, which every logger takes
+        # before it looks a fingerprint up: a fingerprint logged before (by a run or a person,
+        # resolved or not) is left out, and the rest are numbered on from the client's last one,
+        # without gaps. DO NOTHING keeps a problem one item if a conflict ever came.
+        locks.client_chain_head(client_id=client.pk)
+        last = Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0
+        selected = ", ".join(
+            "%s + ROW_NUMBER() OVER (ORDER BY t.number)" if column == "number" else f"t.{column}" for column in columns
+        )
         cursor.execute(
-            f"INSERT INTO {_table(Discrepancy)} ({names_sql}) SELECT {names_sql} FROM {table} WHERE 1 = 1 "  # noqa: S608
-            "ORDER BY number ON CONFLICT (client_id, fingerprint) DO NOTHING RETURNING id, fingerprint"
+            f"INSERT INTO {_table(Discrepancy)} ({names_sql}) SELECT {selected} FROM {table} t "  # noqa: S608
+            f"WHERE NOT EXISTS (SELECT 1 FROM {_table(Discrepancy)} d WHERE d.client_id = t.client_id "
+            "AND d.fingerprint = t.fingerprint) "
+            "ON CONFLICT (client_id, fingerprint) DO NOTHING RETURNING id, fingerprint",
+            [last],
         )
         stored = cursor.fetchall()
         cursor.execute(f"DROP TABLE {table}")
