@@ -578,13 +578,19 @@ def _record_reversed(client: Client, unallocations: list[matching.Unallocation],
 
 
 def _resolve(client: Client, run: ReconciliationRun, resolutions: list[matching.Resolution], now) -> list[tuple[Discrepancy, str, str]]:
-    """Resolve the open items whose problem went away, on their log; returns (item, status before, reason)."""
+    """Resolve the open items whose problem went away, on their log; returns (item, status before, reason).
+
+    Only items a run logged: one a person logged (a chargeback under dispute, an adjustment) counts
+    for the one-open-item rule, but a person closes it.
+    """
     if not resolutions:
         return []
     reasons = {r.fingerprint: r.reason for r in resolutions}
     items = []
     for chunk in _chunks(sorted(reasons)):
-        items += locks.locked(Discrepancy.objects.filter(client=client, fingerprint__in=chunk, status__in=ACTIVE_STATUSES))
+        items += locks.locked(Discrepancy.objects.filter(
+            client=client, fingerprint__in=chunk, status__in=ACTIVE_STATUSES, detected_by__startswith="run:"
+        ))
     resolved = []
     for item in items:
         before = item.status

@@ -630,3 +630,16 @@ def test_end_to_end_a_duplicate_stays_one_item_long_after_the_payment_it_repeats
     later = services.reconciliation_run(client=client_a, as_of=AS_OF)  # the payment settled 70 days before
 
     assert later.logged == 0 and Discrepancy.objects.filter(client=client_a).count() == 1
+
+
+def test_an_item_a_person_logged_is_left_to_a_person_even_when_its_payment_is_settled(client_a, due, engine):
+    from discrepancies.services import discrepancy_log
+
+    manual, _ = discrepancy_log(client=client_a, actor="system:test", kind="chargeback", summary="customer disputes it",
+                                scheduled_payment=due, fingerprint="hand:dispute")
+    engine(lambda inputs: matching.Result(resolutions=[matching.Resolution("hand:dispute", "paid in full", ())]))
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    manual.refresh_from_db()
+    assert manual.status == "open" and outcome.resolved == 0 and outcome.run.counts["resolved"] == 0
