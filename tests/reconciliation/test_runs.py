@@ -643,3 +643,36 @@ def test_an_item_a_person_logged_is_left_to_a_person_even_when_its_payment_is_se
 
     manual.refresh_from_db()
     assert manual.status == "open" and outcome.resolved == 0 and outcome.run.counts["resolved"] == 0
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_voiding_an_import_waits_for_the_run_at_work(client_a, customer_a, month, mapping, monkeypatch):
+    from reconciliation.services import statement_import_void
+
+    full, unpaid, short = month
+    statement = _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    matched, finish = threading.Event(), threading.Event()
+    reconcile = matching.reconcile
+
+    def slow_engine(**inputs):
+        result = reconcile(**inputs)
+        matched.set()
+        finish.wait(30)
+        return result
+
+    monkeypatch.setattr(matching, "reconcile", slow_engine)
+    run_thread, run_results = _in_thread(lambda: services.reconciliation_run(client=client_a, as_of=AS_OF))
+    assert matched.wait(30)
+    void_thread, void_results = _in_thread(lambda: statement_import_void(
+        payment_import=statement, actor="system:test", reason="wrong file"))
+    time.sleep(1)
+    assert void_thread.is_alive() and void_results == [], "the void waits while the run works"
+    finish.set()
+    run_thread.join(30)
+    void_thread.join(30)
+
+    assert run_results[0].run.status == "succeeded" and void_results[0].status == "voided"
+    assert not Allocation.objects.filter(client=client_a).exists()
+    full.refresh_from_db()
+    assert full.status != "paid" and full.amount_paid == Decimal("0.00")  # open again as of the void's day
