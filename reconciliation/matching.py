@@ -640,19 +640,22 @@ class _Engine:
 
         for r in reversals:
             self.reverse(r)
+        find, found, payment = self.refs.find, self.found, self.payment
         for pid in fresh:
-            self.by_reference(pid)
-        for pid in fresh:
-            if pid not in self.matched and pid not in self.stopped:
-                self.by_customer_amount(pid)
-        for pid in fresh:
-            if pid not in self.matched and pid not in self.stopped:
-                self.by_customer_variance(pid)
-        for pid in payments:
-            if pid not in self.stopped and self.left[pid] > 0:
-                self.by_credit(pid, pid in held)
-        left = self.left
-        for pid in payments:
+            entries = found[pid] = find(payment[pid].text)
+            if entries:
+                self.by_reference(pid)
+        matched, stopped, left = self.matched, self.stopped, self.left
+        rest = [pid for pid in fresh if pid not in matched and pid not in stopped]
+        for pid in rest:
+            self.by_customer_amount(pid)
+        rest = [pid for pid in rest if pid not in matched]
+        for pid in rest:
+            self.by_customer_variance(pid)
+        rest = [pid for pid in payments if left[pid] > 0 and pid not in stopped]
+        for pid in rest:
+            self.by_credit(pid, pid in held)
+        for pid in rest:
             if left[pid] > 0:
                 self.leftover(pid, pid in held)
         self.sweep()
@@ -1008,14 +1011,20 @@ class _Engine:
                 scores[cid] = scores.get(cid, 0.0) + 1.0 / len(ids)
         if not scores:
             return ()
-        short = heapq.nsmallest(10, scores, key=lambda cid: (-scores[cid], cid))
+        weight = {cid: round(score, 9) for cid, score in scores.items()}
+        short = heapq.nsmallest(10, weight, key=lambda cid: (-weight[cid], cid))
+        # Only those weighing as much as the third best can be among the three; difflib only
+        # when some of them weigh the same.
+        short = [cid for cid in short if weight[cid] >= weight[short[min(2, len(short) - 1)]]]
+        if len({weight[cid] for cid in short}) == len(short):
+            return tuple(short[:3])
         wanted = " ".join(sorted(_name_words(name)))
 
         def ratio(cid):
             have = " ".join(sorted(_name_words(self.customers[cid].name)))
             return round(difflib.SequenceMatcher(None, wanted, have).ratio(), 6)
 
-        return tuple(sorted(short, key=lambda cid: (-round(scores[cid], 9), -ratio(cid), cid))[:3])
+        return tuple(sorted(short, key=lambda cid: (-weight[cid], -ratio(cid), cid))[:3])
 
     # ---------------------------------------------------------------- expected payments
 
