@@ -91,6 +91,7 @@ after_as_of, unallocated (payments left with money unallocated).
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 import heapq
 import re
@@ -427,6 +428,7 @@ def _money(cents: int) -> str:
     return f"{sign}{cents // 100:,}.{cents % 100:02d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _day(ordinal: int) -> str:
     return date.fromordinal(ordinal).isoformat()
 
