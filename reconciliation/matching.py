@@ -318,6 +318,7 @@ def reconcile(
 # References in text
 
 _TOKEN = re.compile(r"[0-9A-Z]+")
+_PLAIN = re.compile(r"[0-9A-Z\n-]*")  # references as the ledger writes them
 _MAX_SPAN = 8  # a reference is found across at most this many words of the text
 
 # Kinds of what a normalized reference names, kept in the low two bits of an index entry.
@@ -345,6 +346,17 @@ class _References:
 
     def add_references(self, references: list[str]) -> None:
         """Scheduled payments' references, target = position in the list: the bulk of the index."""
+        joined = "\n".join(references)
+        if not self.index and _PLAIN.fullmatch(joined):
+            # As the ledger writes them (capitals, digits, hyphens): the dict is built in one go.
+            keys = joined.replace("-", "").split("\n")
+            self.index = dict(zip(keys, range(0, 4 * len(keys), 4), strict=True))
+            if len(self.index) == len(keys) and min(map(len, keys)) > 1:
+                self.first2.update({key[:2] for key in keys})
+                self.first1.update({key[0] for key in keys})
+                self.max_len = max(self.max_len, max(map(len, keys), default=0))
+                return
+            self.index = {}  # two references spelled alike, or a short one: one by one
         index, first2 = self.index, self.first2
         max_len = self.max_len
         for i, reference in enumerate(references):
@@ -447,6 +459,7 @@ BLOCKING = (MISSING, UNDERPAYMENT, CHARGEBACK)
 class _Engine:
     def __init__(self, policy, expected, received, customers, settled, open_items, coverage):
         self.policy = policy
+        self.tolerance_cents, self.tolerance_bp = policy.tolerance_cents, policy.tolerance_bp
         self.result = Result()
         # Expected payments in due order: an index into these lists is also their due order.
         self.exp: list[Expected] = sorted(expected, key=attrgetter("due", "id"))
@@ -476,8 +489,11 @@ class _Engine:
             else:
                 by_customer[e.customer_id] = [i]
             if e.schedule_ref:
-                self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
-                self.by_schedule.setdefault(e.schedule_id, []).append(i)
+                if e.schedule_id in self.by_schedule:
+                    self.by_schedule[e.schedule_id].append(i)
+                else:
+                    self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
+                    self.by_schedule[e.schedule_id] = [i]
         for c in self.customers.values():
             if c.external_ref:
                 self.refs.add(c.external_ref, _CUSTOMER, c.id)
@@ -531,7 +547,8 @@ class _Engine:
     # ---------------------------------------------------------------- helpers
 
     def tol(self, cents: int) -> int:
-        return max(self.policy.tolerance_cents, cents * self.policy.tolerance_bp // 10_000)
+        bp_part = cents * self.tolerance_bp // 10_000
+        return bp_part if bp_part > self.tolerance_cents else self.tolerance_cents
 
     def paid_in_full(self, i: int) -> bool:
         """Paid, and short by no more than the tolerance."""
@@ -598,7 +615,9 @@ class _Engine:
             self.matched.add(pid)
         if pid not in self.first_rule:
             self.first_rule[pid] = rule
-        self.is_settled[i] = paid > 0 and e.amount_due - paid <= self.tol(e.amount_due)
+        due = e.amount_due
+        bp_part = due * self.tolerance_bp // 10_000
+        self.is_settled[i] = paid > 0 and due - paid <= (bp_part if bp_part > self.tolerance_cents else self.tolerance_cents)
 
     def index_allocations(self) -> None:
         """This run's allocations so far into rows_by_expected, for a second payment quoting the
@@ -748,7 +767,8 @@ class _Engine:
             i = entries[0] >> 2
             e = self.exp[i]
             if e.currency == p.currency and not self.is_settled[i]:
-                self.name_customer(pid, e.customer_id)
+                if pid not in self.customer_of:
+                    self.name_customer(pid, e.customer_id)
                 before, rest = self.left[pid], e.amount_due - self.paid[i]
                 self.allocate(pid, i, min(before, rest), REFERENCE, f"matched by reference {e.reference} in the remittance text")
                 if before - rest > self.tol(rest):
