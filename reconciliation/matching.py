@@ -42,8 +42,8 @@ The payer is identified by, in order: ``Received.customer_id``, the payer accoun
 match, the customer whose payment it settled. ``Result.identified`` has the payments whose
 customer the run found.
 
-Money of an earlier run (a payment with allocations in ``settled`` or an open overpayment item)
-only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
+Money of an earlier run (a payment partly used before: ``unallocated < amount``, allocations in
+``settled``, or an open overpayment item) only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
 other debits and refunds are skipped (``counts["skipped"]``).
 
 Findings, each with a fingerprint (at most 64 characters) logged once:
@@ -72,7 +72,8 @@ Findings, each with a fingerprint (at most 64 characters) logged once:
   quoting a reference in its text, of the same amount preferably), newest expected payment first,
   up to its amount (``Result.unallocations``); the reopened payment gets this one item instead of
   "missing" (none when it already has an open missing, underpayment or chargeback item). A
-  reversal that takes back nothing allocated is ``chargeback:<reversal>``. NACHA return codes on an
+  reversal that takes back nothing allocated is ``chargeback:<reversal>``, and while that item is
+open the reversal is left to people (not looked at again). NACHA return codes on an
   autopay schedule give ``MandateAction``: R01/R09 retry, R02-R04 pause, R07/R08/R10 revoke.
 
 The one-open-item rule: the items that say why an expected payment is not settled are missing,
@@ -656,12 +657,15 @@ class _Engine:
                 skipped += 1
         # Money of an earlier run (allocated before, or held as credit): only the credit pass.
         rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
-        held = {pid for pid in payments if pid in rows_by_payment or pid in overpaid_before}
+        payment = self.payment
+        held = {pid for pid in payments
+                if pid in rows_by_payment or pid in overpaid_before or payment[pid].unallocated < payment[pid].amount}
         fresh = [pid for pid in payments if pid not in held]
 
         for r in reversals:
-            self.reverse(r)
-        find, found, payment = self.refs.find, self.found, self.payment
+            if f"chargeback:{r.id}" not in self.open_fps:  # else it took back nothing: left to people
+                self.reverse(r)
+        find, found = self.refs.find, self.found
         for pid in fresh:
             entries = found[pid] = find(payment[pid].text)
             if entries:
