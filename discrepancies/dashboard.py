@@ -106,7 +106,21 @@ def dashboard_charts(report: reports.DashboardReport) -> dict:
         ],
         width=960,
     )
+    match_rate = charts.line_chart(
+        label=(
+            f"Payments received and fully allocated per value date over the last {len(report.match_rate)} days: "
+            f"{report.received_total} received, {report.allocated_total} fully allocated. The table below has the numbers."
+        ),
+        x_labels=[d.day.strftime("%b %-d") for d in report.match_rate],
+        hover_labels=[d.day.strftime("%a %b %-d") for d in report.match_rate],
+        series=[
+            charts.Series("Received", [d.received for d in report.match_rate], OPENED_COLOR),
+            charts.Series("Fully allocated", [d.allocated for d in report.match_rate], RESOLVED_COLOR, dashed=True),
+        ],
+        width=960,
+    )
     return {
+        "match_rate": match_rate,
         "by_kind": by_kind,
         "by_status": by_status,
         "aging_counts": aging_counts,

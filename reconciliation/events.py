@@ -2,15 +2,18 @@
 
 from bpo_ledger.events import (
     EventType,
+    changes,
     joined,
     money,
     register,
     register_subjects,
     register_system_actors,
 )
+from schedules.models import ALLOCATION_RULE_LABELS
 
 IMPORT = "paymentimport"
 BANK_ACCOUNT = "bankaccount"
+PAYMENT = "payment"
 
 
 def _counts(d: dict) -> str:
@@ -43,11 +46,29 @@ def _notice(d: dict) -> str:
     return joined([f"{d.get('code', '')} {d.get('payer_name', '')}".strip(), d.get("message", "")])
 
 
-register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account"})
+def _undone(d: dict) -> str:
+    text = f"{money(d.get('amount'), d.get('currency', ''))} of received payment {d.get('payment', '')} " \
+           f"taken back off {d.get('reference', '')}"
+    rule = ALLOCATION_RULE_LABELS.get(d.get("rule", ""), (d.get("rule") or "").replace("_", " "))
+    return joined([f"{text} ({rule.lower()})" if rule else text,
+                   changes(d.get("changes"), {"amount_paid": "amount paid"})])
+
+
+def _refunded(d: dict) -> str:
+    text = f"{money(d.get('amount'), d.get('currency', ''))} of received payment {d.get('payment', '')} paid back"
+    if d.get("credit_left") not in (None, ""):
+        text += f", {money(d['credit_left'], d.get('currency', ''))} of its credit left"
+    return text
+
+
+register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account", PAYMENT: "received payment"})
 register_system_actors({"system:import_statement": "the statement import"})
 register(
     EventType("statement.imported", "Statement imported", IMPORT, _counts),
     EventType("statement.voided", "Import voided", IMPORT, _voided),
     EventType("statement.notice_done", "Notice applied", IMPORT, _notice),
     EventType("bank_account.added", "Bank account added", BANK_ACCOUNT, _account),
+    # On the received payment's log and on the schedule's (undo) or the customer's (refund).
+    EventType("allocation.undone", "Match undone", PAYMENT, _undone),
+    EventType("credit.refunded", "Credit refunded", PAYMENT, _refunded),
 )
