@@ -89,6 +89,13 @@ def test_the_runs_list_shows_newest_first_with_status_date_trigger_and_counts(cl
     assert row[1:] == ["Succeeded", "Dec. 2, 2026", "Nightly", "1200", "1062", "12", "42.0 s"]
 
 
+def test_the_runs_list_filters_by_status(client, agent, run, failed):
+    client.force_login(agent)
+    page = client.get(reverse("run_list", args=["ACME"]), {"status": "failed"}).content.decode()
+    assert reverse("run_detail", args=["ACME", failed.pk]) in page
+    assert reverse("run_detail", args=["ACME", run.pk]) not in page
+
+
 def test_a_runs_page_shows_phases_rules_findings_and_waiting_accounts(client, agent, run):
     client.force_login(agent)
     page = client.get(reverse("run_detail", args=["ACME", run.pk])).content.decode()
