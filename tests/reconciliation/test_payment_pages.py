@@ -2,6 +2,7 @@
 a match and refunding a customer's credit; every role against every view; the services."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from bpo_ledger.models import AuditEvent
 from reconciliation import selectors, services
 from reconciliation.models import CreditRefund
 from schedules.models import Allocation, PaymentStatus, ScheduleStatus
+from tests.conftest import held
 
 from .pages_data import matched, one_time_schedule, received
 
@@ -375,3 +377,61 @@ def test_a_supervisor_refunds_from_the_payments_page_and_an_excess_is_shown_not_
     assert "USD 60.00 of credit refunded." in page
     assert "Credit refunded by Sam Supervisor" in page
     assert CreditRefund.objects.get().amount == Decimal("60.00")
+
+
+# --- At once ------------------------------------------------------------------------------------
+
+
+def _at_once(first, second):
+    """`first` made and not yet committed when `second` comes in: whether `second` waited, and
+    what each returned or raised."""
+    from django.db import connection
+
+    done = {}
+
+    def run(name, call):
+        try:
+            done[name] = call()
+        except DomainError as exc:
+            done[name] = exc
+        finally:
+            if name == "second":
+                connection.close()
+
+    with held(lambda: run("first", first)):
+        other = threading.Thread(target=run, args=("second", second))
+        other.start()
+        other.join(timeout=2)
+        waited = other.is_alive()
+    other.join()
+    return waited, done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refunds_of_the_same_credit_at_once_do_not_both_pay_it_back(client_a, customer_a, supervisor):
+    credit = received(client_a, customer_a, amount="60.00")
+
+    def refund():
+        return services.credit_refund(payment=credit, actor=supervisor, amount=Decimal("60.00"), reason="Asked")
+
+    waited, done = _at_once(refund, refund)
+    assert waited, "the second refund read the credit without waiting for the first"
+    assert isinstance(done["first"], CreditRefund)
+    assert str(done["second"]).startswith("Only USD 0.00 of payment")
+    assert CreditRefund.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_undos_of_one_match_at_once_take_the_amount_off_once(client_a, customer_a, supervisor):
+    due = one_time_schedule(client_a, customer_a)
+    first = matched(received(client_a, customer_a, amount="100.00"), due)
+    matched(received(client_a, customer_a, amount="150.00"), due)
+
+    def undo():
+        return services.allocation_undo(allocation=first, actor=supervisor, reason="Wrong")
+
+    waited, done = _at_once(undo, undo)
+    assert waited, "the second undo read the scheduled payment without waiting for the first"
+    assert str(done["second"]) == "This match was already undone."
+    due.refresh_from_db()
+    assert (due.amount_paid, due.status) == (Decimal("150.00"), PaymentStatus.PARTIALLY_PAID)
