@@ -51,7 +51,7 @@ def _undone(d: dict) -> str:
            f"taken back off {d.get('reference', '')}"
     rule = ALLOCATION_RULE_LABELS.get(d.get("rule", ""), (d.get("rule") or "").replace("_", " "))
     return joined([f"{text} ({rule.lower()})" if rule else text,
-                   changes(d.get("changes"), {"amount_paid": "amount paid"})])
+                   changes(d.get("changes"), {"amount_paid": "amount paid", "schedule_status": "the schedule"})])
 
 
 def _refunded(d: dict) -> str:

@@ -87,6 +87,8 @@ def allocation_undo(*, allocation: Allocation, actor: Actor, reason: str) -> Sch
             "amount_paid": {"before": before["amount_paid"], "after": scheduled.amount_paid},
         },
     }
+    if reopen:
+        details["changes"]["schedule_status"] = {"before": ScheduleStatus.COMPLETED, "after": ScheduleStatus.ACTIVE}
     audit_record(client=client, actor=actor, verb="allocation.undone", subject=schedule, details=details)
     audit_record(client=client, actor=actor, verb="allocation.undone", subject=payment, details=details)
     return scheduled

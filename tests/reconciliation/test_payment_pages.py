@@ -168,6 +168,9 @@ def test_a_manual_match_from_the_filled_in_form_takes_the_unmatched_payment_off_
     due.refresh_from_db()
     assert due.status == PaymentStatus.PAID
     assert list(selectors.payments_unmatched(client=client_a)) == []
+    # The match, on the schedule's log, is in the payment's history too.
+    page = client.get(reverse("payment_detail", args=["ACME", credit.pk])).content.decode()
+    assert "Payment recorded by Alice Agent" in page and f"from received payment {credit.bank_transaction_id}" in page
 
 
 # --- A payment's page ---------------------------------------------------------------------------
@@ -257,6 +260,10 @@ def test_undo_reopens_a_completed_schedule(supervisor, settled):
     schedule.refresh_from_db()
     assert schedule.status == ScheduleStatus.ACTIVE
     assert schedule.next_due_date == settled.scheduled_payment.due_date
+    from bpo_ledger.events import sentence
+
+    (event,) = events("paymentschedule", schedule.pk, "allocation.undone")
+    assert "the schedule from completed to active" in sentence(event)
 
 
 def test_undo_is_on_the_schedules_and_the_payments_log_in_words(supervisor, settled):
