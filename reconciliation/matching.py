@@ -739,11 +739,11 @@ class _Engine:
             undone.append(row[0])
             i = self.pos.get(row[0])
             if i is None:
+                self.reversed_unknown(r, original, row[0], take)
                 continue
             self.paid[i] -= take
-            was = self.is_settled[i]
             self.is_settled[i] = self.paid_in_full(i)
-            if was and not self.is_settled[i]:
+            if not self.is_settled[i]:
                 self.reopened.setdefault(i, (r, original))
             e = self.exp[i]
             action = RETURN_CODE_ACTIONS.get(r.return_code)
@@ -758,6 +758,18 @@ class _Engine:
                 r.currency, None, r.amount, None, r.customer_id,
                 (r.id,) if original is None else (r.id, original), return_code=r.return_code,
             ))
+
+    def reversed_unknown(self, r: Received, original: int, expected_id: int, amount: int) -> None:
+        """Money taken back from an expected payment the run was not given (settled long ago):
+        its chargeback item all the same, unless it has an open item already."""
+        if any(it.fingerprint not in self.resolved for it in self.open_by_expected.get(expected_id, ())):
+            return
+        self.add_finding(Finding(
+            CHARGEBACK, f"chargeback:{expected_id}:{r.id}",
+            f"Scheduled payment {expected_id} is open again: {r.kind} {r.id} of {_money(amount)} on "
+            f"{_day(r.value_date)}" + (f", return code {r.return_code}" if r.return_code else ""),
+            r.currency, None, None, expected_id, r.customer_id, (r.id, original), return_code=r.return_code,
+        ))
 
     # ---------------------------------------------------------------- pass 1: reference
 

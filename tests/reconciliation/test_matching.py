@@ -673,3 +673,23 @@ def test_a_schedule_reference_in_another_currency_is_a_currency_mismatch():
 
     assert result.allocations == []
     assert finding(result, MISMATCH).mismatch_field == "currency"
+
+
+def test_the_reversal_of_a_part_payment_is_a_chargeback_on_the_payment_it_reopens():
+    _, result = given(
+        expected=[exp(1, paid=6000)],
+        received=[pay(20, -6000, kind="reversal", reverses=10, on="2026-01-08")],
+        settled=[stored(10, 1, 6000)], customers=[ACME],
+    )
+
+    assert finding(result, CHARGEBACK).fingerprint == "chargeback:1:20"
+    assert result.reopened_expected == []  # it was not settled
+
+
+def test_a_reversal_from_an_expected_payment_the_run_was_not_given_is_still_logged():
+    _, result = given(received=[pay(20, -6000, kind="reversal", reverses=10, on="2026-01-08")],
+                      settled=[stored(10, 99, 6000)])
+
+    assert result.unallocations == [Unallocation(10, 99, 6000, 20)]
+    cb = finding(result, CHARGEBACK)
+    assert (cb.fingerprint, cb.expected_id) == ("chargeback:99:20", 99)
