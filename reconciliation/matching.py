@@ -462,6 +462,7 @@ class _Engine:
         self.policy = policy
         self.tolerance_cents, self.tolerance_bp = policy.tolerance_cents, policy.tolerance_bp
         self.result = Result()
+        self.allocations = self.result.allocations
         # Expected payments in due order: an index into these lists is also their due order.
         self.exp: list[Expected] = sorted(expected, key=attrgetter("due", "id"))
         self.pos: dict[int, int] = {e.id: i for i, e in enumerate(self.exp)}
@@ -608,7 +609,7 @@ class _Engine:
 
     def allocate(self, pid: int, i: int, amount: int, rule: str, explanation: str) -> None:
         e = self.exp[i]
-        self.result.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
+        self.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
         paid = self.paid[i] = self.paid[i] + amount
         self.left[pid] -= amount
         if rule != CREDIT:
@@ -642,25 +643,29 @@ class _Engine:
 
     def run(self) -> Result:
         payments, reversals, skipped, later = [], [], 0, 0
+        as_of, payment, left = self.policy.as_of, self.payment, self.left
+        # Money of an earlier run (used in part before, allocated before, or held as credit): only
+        # the credit pass.
+        rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
+        held, fresh = set(), []
         for r in self.received:
-            if r.value_date > self.policy.as_of:
+            if r.value_date > as_of:
                 later += 1
             elif r.kind in _SKIPPED_KINDS:
                 skipped += 1
             elif r.amount < 0 and (r.kind in _REVERSAL_KINDS or r.return_code):
                 reversals.append(r)
             elif r.amount > 0 and r.kind not in _REVERSAL_KINDS and r.unallocated > 0:
-                self.payment[r.id] = r
-                self.left[r.id] = r.unallocated
-                payments.append(r.id)
+                pid = r.id
+                payment[pid] = r
+                left[pid] = r.unallocated
+                payments.append(pid)
+                if r.unallocated < r.amount or pid in rows_by_payment or pid in overpaid_before:
+                    held.add(pid)
+                else:
+                    fresh.append(pid)
             elif r.amount <= 0:
                 skipped += 1
-        # Money of an earlier run (allocated before, or held as credit): only the credit pass.
-        rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
-        payment = self.payment
-        held = {pid for pid in payments
-                if pid in rows_by_payment or pid in overpaid_before or payment[pid].unallocated < payment[pid].amount}
-        fresh = [pid for pid in payments if pid not in held]
 
         for r in reversals:
             if f"chargeback:{r.id}" not in self.open_fps:  # else it took back nothing: left to people
@@ -669,8 +674,8 @@ class _Engine:
         for pid in fresh:
             entries = found[pid] = find(payment[pid].text)
             if entries:
-                self.by_reference(pid)
-        matched, stopped, left = self.matched, self.stopped, self.left
+                self.by_reference(pid, entries)
+        matched, stopped = self.matched, self.stopped
         rest = [pid for pid in fresh if pid not in matched and pid not in stopped]
         for pid in rest:
             self.by_customer_amount(pid)
@@ -773,11 +778,8 @@ class _Engine:
 
     # ---------------------------------------------------------------- pass 1: reference
 
-    def by_reference(self, pid: int) -> None:
+    def by_reference(self, pid: int, entries: list[int]) -> None:
         p = self.payment[pid]
-        entries = self.entries(pid)
-        if not entries:
-            return
         if len(entries) == 1 and entries[0] & 3 == _EXPECTED:
             # The usual case, one reference of an open payment in the currency: straight on.
             i = entries[0] >> 2
