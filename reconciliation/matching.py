@@ -320,7 +320,8 @@ def reconcile(
 
 _TOKEN = re.compile(r"[0-9A-Z]+")
 _PLAIN = re.compile(r"[0-9A-Z\n-]*")  # references as the ledger writes them
-_MAX_SPAN = 8  # a reference is found across at most this many words of the text
+_MAX_SPAN = 8
+_SEPARATORS = str.maketrans("", "", " -/._:,;#\t\r\n")  # a reference is found across at most this many words of the text
 
 # Kinds of what a normalized reference names, kept in the low two bits of an index entry.
 _EXPECTED, _SCHEDULE, _CUSTOMER = 0, 1, 2
@@ -399,7 +400,11 @@ class _References:
         words whose letters and digits spell a reference wins, and the scan goes on after it."""
         if not text or not self.index:
             return []
-        tokens = _TOKEN.findall(text.upper())
+        upper = text.upper()
+        whole = self.index.get(upper.translate(_SEPARATORS))
+        if whole is not None:  # the text is a reference and nothing else (the usual case)
+            return [whole] if isinstance(whole, int) else list(whole)
+        tokens = _TOKEN.findall(upper)
         found: list[int] = []
         index, first1, first2, max_len = self.index, self.first1, self.first2, self.max_len
         n = len(tokens)
@@ -791,7 +796,8 @@ class _Engine:
                 self.allocate(pid, i, min(before, rest), REFERENCE, f"matched by reference {e.reference} in the remittance text")
                 if before - rest > self.tol(rest):
                     self.overpayment(pid, before, rest, [e])
-                self.check_account(pid, [e])
+                if p.payer_account_hash:
+                    self.check_account(pid, [e])
                 return
         quoted: list[int] = []
         schedules: list[int] = []
@@ -949,13 +955,16 @@ class _Engine:
         amount, vd = self.left[pid], p.value_date
         before, after = self.policy.window_before, self.policy.window_after
         candidates = self.open_of(customer, p.currency, vd + before)
+        exp, paid, tol = self.exp, self.paid, self.tol
+        rests = [exp[i].amount_due - paid[i] for i in candidates]
         for s in range(len(candidates)):
             total = 0
             for k in range(s, len(candidates)):
-                total += self.outstanding(candidates[k])
-                if total - self.tol(total) > amount:
+                total += rests[k]
+                slack = tol(total)
+                if total - slack > amount:
                     break
-                if abs(amount - total) <= self.tol(total) and vd <= self.exp[candidates[k]].due + after:
+                if abs(amount - total) <= slack and vd <= exp[candidates[k]].due + after:
                     how = self.how[pid]
                     for i in candidates[s:k + 1]:
                         e = self.exp[i]
