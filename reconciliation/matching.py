@@ -832,6 +832,9 @@ class _Engine:
         if not targets:
             if quoted:
                 self.settled_reference(pid, quoted[0])
+            elif in_schedules:  # a schedule paid up: its reference still says whose money it is
+                e = self.exp[in_schedules[0]]
+                self.name_customer(pid, e.customer_id, f"schedule reference {e.schedule_ref} in the remittance text")
             return
         targets.sort()
         self.name_customer(pid, self.exp[targets[0]].customer_id)
@@ -1023,11 +1026,11 @@ class _Engine:
             if not held and pid not in self.matched and pid not in self.overpaid:
                 name = self.customers[customer].name if customer in self.customers else f"customer {customer}"
                 applied = p.unallocated - left
-                more = f" after {_money(applied)} applied to what is due" if applied else ""
+                what = f"{_money(applied)} applied to what was due" if applied else "nothing due"
                 self.overpaid.add(pid)
                 self.add_finding(Finding(
                     OVERPAYMENT, f"overpayment:{pid}",
-                    f"Payment {pid} of {_money(p.amount)} {p.currency} from {name}: nothing due{more}; "
+                    f"Payment {pid} of {_money(p.amount)} {p.currency} from {name}: {what}; "
                     f"{_money(left)} held as credit",
                     p.currency, applied, p.unallocated, None, customer, (pid,),
                 ))

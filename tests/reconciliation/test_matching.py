@@ -693,3 +693,25 @@ def test_a_reversal_from_an_expected_payment_the_run_was_not_given_is_still_logg
     assert result.unallocations == [Unallocation(10, 99, 6000, 20)]
     cb = finding(result, CHARGEBACK)
     assert (cb.fingerprint, cb.expected_id) == ("chargeback:99:20", 99)
+
+
+def test_the_reference_of_a_schedule_paid_up_names_the_customer_whose_credit_it_becomes():
+    policy = POLICY._replace(as_of=day("2026-01-06"))
+    _, result = given(policy=policy, expected=[exp(1, schedule_ref="CRM-77", paid=10000, settled=True),
+                                               exp(2, customer=1, schedule=2, due="2026-03-05")],
+                      received=[pay(10, 10000, text="CRM-77", on="2026-01-06")], customers=[ACME._replace(account_hash="")])
+
+    assert result.allocations == []
+    assert result.identified == {10: 1}
+    assert result.credits == [(1, 10, 10000)]
+    assert finding(result, OVERPAYMENT).customer_id == 1
+
+
+def test_a_known_customer_paying_more_than_all_that_is_due():
+    _, result = given(expected=[exp(1, due="2026-01-02")], received=[pay(10, 25000, customer=1, on="2026-01-11")],
+                      customers=[ACME])
+
+    assert allocated(result) == [(10, 1, 10000, CREDIT)]
+    over = finding(result, OVERPAYMENT)
+    assert "100.00 applied to what was due; 150.00 held as credit" in over.summary
+    assert result.credits == [(1, 10, 15000)]
