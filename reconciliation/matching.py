@@ -52,7 +52,8 @@ Findings, each with a fingerprint (at most 64 characters) logged once:
   known customer's money with nothing due; the rest is listed in ``Result.credits`` and applied
   by a later run's credit pass (the item is resolved when the credit is used up).
 - ``underpayment:<expected>:<paid cents>``: an expected payment left short by a match, or past
-  grace with something but not enough paid; resolved when it is paid in full.
+  grace with something but not enough paid (then, like missing, once the statements are in);
+  resolved when it is paid in full.
 - ``duplicate:<payment>``: a payment quoting only settled references, from the payer who settled
   it (same account hash or same customer; an unidentified payer counts as the reference's
   customer) within ``duplicate_window`` days of that payment's value date; not allocated.
@@ -1125,6 +1126,8 @@ class _Engine:
                         return_code=r.return_code,
                     ))
             elif self.paid[i] > 0 and (i in self.matched_now or past_grace):
+                if not items and i not in self.matched_now and self.wait_for_statements(e):
+                    continue  # part paid, and the rest may be in a statement not in yet
                 if items and all(it.kind == MISSING for it in items):
                     for it in items:
                         self.resolve(it, f"partly paid: {_money(self.paid[i])} of {_money(e.amount_due)}",
@@ -1139,17 +1142,25 @@ class _Engine:
                         tuple(pid for pid, _ in self.paid_by(i)),
                     ))
             elif past_grace and not items:
-                needed = e.due + policy.grace_days
-                short = tuple(account for account, through in self.coverage if through < needed)
-                if not self.coverage or short:
-                    result.waiting.append(Waiting(e.id, short))
+                if self.wait_for_statements(e):
                     continue
+                needed = e.due + policy.grace_days
                 self.add_finding(Finding(
                     MISSING, f"missing:{e.id}",
                     f"{e.reference} due {_day(e.due)}: {_money(self.outstanding(i))} {e.currency} not received "
                     f"by {_day(needed)} (grace {policy.grace_days} days)",
                     e.currency, e.amount_due, self.paid[i], e.id, e.customer_id, (),
                 ))
+
+    def wait_for_statements(self, e: Expected) -> bool:
+        """Whether a statement of some account is not in yet for the days up to due + grace (or
+        the client has no statement account at all): then the run says so and waits."""
+        needed = e.due + self.policy.grace_days
+        short = tuple(account for account, through in self.coverage if through < needed)
+        if self.coverage and not short:
+            return False
+        self.result.waiting.append(Waiting(e.id, short))
+        return True
 
     def summarize(self, payments: list[int], reversals: list[Received], skipped: int, later: int) -> None:
         result = self.result

@@ -715,3 +715,11 @@ def test_a_known_customer_paying_more_than_all_that_is_due():
     over = finding(result, OVERPAYMENT)
     assert "100.00 applied to what was due; 150.00 held as credit" in over.summary
     assert result.credits == [(1, 10, 15000)]
+
+
+def test_part_paid_past_grace_waits_for_statements_too():
+    coverage = [Coverage(ACCOUNT, day("2026-01-14"))]
+    _, result = given(policy=LATER, expected=[exp(1, paid=3000)], customers=[ACME], coverage=coverage)
+
+    assert result.findings == []
+    assert result.waiting == [Waiting(1, (ACCOUNT,))]
