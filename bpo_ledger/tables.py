@@ -70,7 +70,8 @@ class CustomerTable(tables.Table):
 
 
 class PaymentTable(tables.Table):
-    value_date = tables.Column(
+    value_date = tables.DateColumn(
+        short=True,
         linkify=lambda record: reverse(settings.PAYMENT_PAGE_URL, args=[record.client.code, record.pk]),
     )
     amount = tables.Column(attrs={"td": {"class": "num"}})

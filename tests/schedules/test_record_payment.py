@@ -165,7 +165,10 @@ def test_a_payment_recorded_on_the_page_shows_on_the_payments_page_and_the_sched
     (row,) = payments_page.context["table"].page.object_list
     cells = dict(zip([c.name for c in payments_page.context["table"].columns], row, strict=True))
     assert cells["source"] == "Manual"
-    assert cells["value_date"] == date_format(paid_on, "SHORT_DATE_FORMAT")
+    payment = Payment.objects.get()  # the date links to the payment's page
+    assert cells["value_date"] == (
+        f'<a href="{reverse("payment_detail", args=[client_a.code, payment.pk])}">{date_format(paid_on, "SHORT_DATE_FORMAT")}</a>'
+    )
     assert str(cells["amount"]) == "120.00"
     assert cells["entered_by"] == "Alice Agent"
     bank_only = client.get(reverse("payment_list", args=[client_a.code]), {"source": "bank_file"})
