@@ -287,7 +287,7 @@ class _Columns:
             if not name:
                 continue
             if header is None:
-                if not name.isdigit() or int(name) < 1:
+                if not (name.isdigit() and name.isascii()) or int(name) < 1:
                     raise StatementError(
                         f"without a header line, columns are numbers from 1: {option} is {name!r}"
                     )

@@ -252,7 +252,7 @@ def _text(field: str) -> str:
 
 
 def _yymmdd(value: str) -> date | None:
-    if not value.isdigit() or len(value) != 6:
+    if not (value.isdigit() and value.isascii()) or len(value) != 6:
         return None
     year = int(value[:2])
     try:
@@ -432,7 +432,7 @@ class _Reader:
         batch.effective = _yymmdd(record[69:75])
         julian = record[75:78]
         batch.settlement = None
-        if julian.isdigit() and 1 <= int(julian) <= 366:
+        if julian.isdigit() and julian.isascii() and 1 <= int(julian) <= 366:
             settled = date(self.created.year, 1, 1) + timedelta(days=int(julian) - 1)
             if settled < self.created - timedelta(days=180):
                 settled = date(self.created.year + 1, 1, 1) + timedelta(days=int(julian) - 1)
@@ -521,7 +521,7 @@ class _Reader:
                           f"{entry.place}", 1)
             code = record[3:6]
             letter = "R" if kind == "99" else "C"
-            if code[0] != letter or not code[1:].isdigit():
+            if code[0] != letter or not (code[1:].isdigit() and code[1:].isascii()):
                 self.fail(f"{'return reason' if kind == '99' else 'change'} code must be "
                           f"{letter} and two digits, found {code!r}", 4)
         entry.addenda.append((self.place, record))
@@ -707,7 +707,7 @@ def _corrected(code: str, data: str) -> dict[str, str]:
 
 
 def _transaction_words(code: str) -> str:
-    if len(code) != 2 or not code.isdigit() or code[0] not in ACCOUNT_KINDS:
+    if len(code) != 2 or not (code.isdigit() and code.isascii()) or code[0] not in ACCOUNT_KINDS:
         return "not a transaction code"
     account = ACCOUNT_KINDS[code[0]]
     direction = {"2": "credit", "3": "credit prenotification", "7": "debit",
