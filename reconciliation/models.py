@@ -337,3 +337,21 @@ class UndoneAllocation(models.Model):
 
     def __str__(self):
         return f"{self.amount} of payment {self.payment_id} taken back by {self.reversal_id}"
+
+
+class MatchHold(models.Model):
+    """A payment whose match a supervisor undid: left to people, runs no longer match it (they
+    would find the same reference again). It stays on the unmatched payments list for a manual
+    match."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    payment = models.OneToOneField("bpo_ledger.Payment", on_delete=models.CASCADE, related_name="match_hold")
+    held_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"payment {self.payment_id} held from matching"

@@ -19,6 +19,7 @@ from .models import (
     ImportItem,
     ImportJob,
     ItemKind,
+    MatchHold,
     ReconciliationRun,
 )
 
@@ -176,6 +177,11 @@ def payment_discrepancies(*, payment: Payment) -> QuerySet[Discrepancy]:
 
 def payment_refunds(*, payment: Payment) -> QuerySet[CreditRefund]:
     return CreditRefund.objects.filter(client=payment.client_id, payment=payment).select_related("refunded_by")
+
+
+def payment_match_hold(*, payment: Payment) -> MatchHold | None:
+    """Whether runs leave the payment to people (a supervisor undid its match)."""
+    return MatchHold.objects.filter(client=payment.client_id, payment=payment).select_related("held_by").first()
 
 
 HISTORY_SCANNED = 500

@@ -222,6 +222,7 @@ def payment_detail(request, code, pk):
         "refunds": selectors.payment_refunds(payment=payment),
         "refund_form": CreditRefundForm(initial={"amount": payment.rest}) if holds_credit and access.can_supervise else None,
         "log": selectors.payment_history(payment=payment, allocations=allocations)[:200],
+        "hold": selectors.payment_match_hold(payment=payment),
     })
 
 

@@ -24,7 +24,7 @@ from schedules.models import (
 from schedules.services.lifecycle import _save_change
 from schedules.services.planning import _initial_status, client_today, schedules_refresh_rollups
 
-from ..models import CreditRefund
+from ..models import CreditRefund, MatchHold
 
 
 def _reason(reason: str, what: str) -> str:
@@ -91,6 +91,8 @@ def allocation_undo(*, allocation: Allocation, actor: Actor, reason: str) -> Sch
     }
     if reopen:
         details["changes"]["schedule_status"] = {"before": ScheduleStatus.COMPLETED, "after": ScheduleStatus.ACTIVE}
+    # The next run would find the same reference again: the payment is left to people.
+    MatchHold.objects.get_or_create(client=client, payment=payment, defaults={"held_by": actor, "reason": reason})
     audit_record(client=client, actor=actor, verb="allocation.undone", subject=schedule, details=details)
     audit_record(client=client, actor=actor, verb="allocation.undone", subject=payment, details=details)
     return scheduled

@@ -31,7 +31,7 @@ from schedules.models import (
 )
 
 from .. import matching
-from ..models import BankAccount, CreditRefund, ImportedStatement, UndoneAllocation
+from ..models import BankAccount, CreditRefund, ImportedStatement, MatchHold, UndoneAllocation
 
 FETCH = 10_000  # rows per round trip of a streamed read
 CHUNK = 5_000  # values per IN (...) list
@@ -151,7 +151,9 @@ def _money_in_sql(client: Client, as_of: dt.date, columns: str) -> tuple[str, li
         "WHERE client_id = %s AND reverses_id IS NOT NULL AND amount < 0 GROUP BY reverses_id) r ON r.reverses_id = p.id "
         f"LEFT JOIN (SELECT payment_id, SUM({_cents('amount')}) AS total FROM {_table(CreditRefund)} "
         "WHERE client_id = %s GROUP BY payment_id) cr ON cr.payment_id = p.id "
-        "WHERE p.client_id = %s AND p.amount > 0 AND p.value_date <= %s) q WHERE q.rest > 0"
+        "WHERE p.client_id = %s AND p.amount > 0 AND p.value_date <= %s "
+        # A payment whose match a supervisor undid is left to people (MatchHold).
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(MatchHold)} h WHERE h.payment_id = p.id)) q WHERE q.rest > 0"
     )
     return sql, [client.pk, client.pk, client.pk, client.pk, as_of]
 

@@ -672,3 +672,24 @@ def test_voiding_an_import_waits_for_the_run_at_work(client_a, customer_a, month
     assert not Allocation.objects.filter(client=client_a).exists()
     full.refresh_from_db()
     assert full.status != "paid" and full.amount_paid == Decimal("0.00")  # open again as of the void's day
+
+
+def test_end_to_end_a_match_a_supervisor_undid_is_not_made_again_by_the_next_run(client, client_a, customer_a, supervisor, month, mapping):
+    from reconciliation.services.matches import allocation_undo
+
+    full, _unpaid, _short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="week1.csv")
+    services.reconciliation_run(client=client_a, as_of=AS_OF)
+    allocation = Allocation.objects.get(client=client_a, scheduled_payment=full)
+
+    allocation_undo(allocation=allocation, actor=supervisor, reason="paid for her brother's plan")
+    again = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    full.refresh_from_db()
+    assert (full.amount_paid, again.run.counts["allocations"]) == (Decimal("0.00"), 0)
+    assert not Allocation.objects.filter(client=client_a).exists()
+    client.force_login(supervisor)
+    page = client.get(f"/clients/{client_a.code}/payments/{allocation.payment_id}/").content.decode()
+    assert "Left to people: runs do not match this payment" in page and "paid for her brother&#x27;s plan" in page
+    unmatched = client.get(f"/clients/{client_a.code}/payments/unmatched/").content.decode()
+    assert allocation.payment.bank_transaction_id in unmatched
