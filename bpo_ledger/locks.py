@@ -3,6 +3,9 @@
 Two transactions that lock the same rows in the same order cannot deadlock, so every writer
 takes its row locks in this order, and within one kind of row by ascending primary key:
 
+    0. the client's reconciliation lock (a PostgreSQL advisory lock, no row): a reconciliation
+       run holds it for its whole work, a manual match for its transaction; both take it
+       before any row lock, so that a run and a person never allocate the same payment twice
     1. customers
     2. payment schedules
     3. scheduled payments
@@ -17,6 +20,10 @@ audit append of the same client. Queue claims (``skip_locked=True``) take whiche
 comes first in their own order; they wait for nothing, so their order cannot deadlock.
 """
 
+import contextlib
+from collections.abc import Iterator
+
+from django.db import connection
 from django.db.models import QuerySet
 
 from .models import Client, Customer
@@ -49,3 +56,41 @@ def client_chain_head(*, client_id: int) -> None:
         .filter(pk=client_id)
         .values_list("pk")
     )
+
+
+# The first key of the two-key advisory lock space, so that a client id never collides with an
+# advisory lock other code takes on a bare number ("RECO" in ASCII).
+RECONCILIATION_LOCK_SPACE = 0x5245434F
+
+
+def reconciliation_lock(*, client_id: int) -> None:
+    """Wait for the client's reconciliation lock (rank 0) and hold it to the end of the
+    transaction: a manual match takes it, so it waits while a run of the client works.
+
+    No-op on SQLite, which runs one writing transaction at a time anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RECONCILIATION_LOCK_SPACE, client_id])
+
+
+@contextlib.contextmanager
+def reconciliation_lock_tried(*, client_id: int) -> Iterator[bool]:
+    """Try the client's reconciliation lock (rank 0) without waiting, for a run: yields whether
+    it was had, and holds it (on the session, across the run's transactions) until the block ends.
+
+    Always had on SQLite.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [RECONCILIATION_LOCK_SPACE, client_id])
+        (had,) = cursor.fetchone()
+    try:
+        yield had
+    finally:
+        if had:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [RECONCILIATION_LOCK_SPACE, client_id])

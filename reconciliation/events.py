@@ -1,7 +1,11 @@
-"""The statement imports' verbs: each is about one import, so its page shows one timeline."""
+"""The reconciliation app's verbs: statement imports (each about one import, so its page shows one
+timeline) and reconciliation runs (about the run, the discrepancies it resolves, the schedules
+whose payments it takes back)."""
 
 from bpo_ledger.events import (
     EventType,
+    changes,
+    day,
     joined,
     money,
     register,
@@ -11,6 +15,17 @@ from bpo_ledger.events import (
 
 IMPORT = "paymentimport"
 BANK_ACCOUNT = "bankaccount"
+RUN = "reconciliationrun"
+DISCREPANCY = "discrepancy"
+SCHEDULE = "paymentschedule"
+RUN_ACTOR = "system:reconciliation"
+
+# The counts of a run's summary, in the order people read them.
+RUN_COUNT_WORDS = (
+    ("payments_in", "payments in"), ("expected_in", "expected payments in"), ("allocations", "allocations"),
+    ("settled", "settled"), ("logged", "discrepancies logged"), ("already_logged", "already logged"),
+    ("resolved", "resolved"), ("unallocated", "allocations taken back"), ("waiting", "held back for statements"),
+)
 
 
 def _counts(d: dict) -> str:
@@ -43,11 +58,33 @@ def _notice(d: dict) -> str:
     return joined([f"{d.get('code', '')} {d.get('payer_name', '')}".strip(), d.get("message", "")])
 
 
-register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account"})
-register_system_actors({"system:import_statement": "the statement import"})
+def _run(d: dict) -> str:
+    counts = d.get("counts") or {}
+    parts = [f"as of {day(d.get('as_of'))}" if d.get("as_of") else ""]
+    parts.append(", ".join(f"{counts[key]} {label}" for key, label in RUN_COUNT_WORDS if counts.get(key)))
+    if d.get("waiting_for"):
+        parts.append("waiting for statements of " + ", ".join(w.get("account", "") for w in d["waiting_for"]))
+    return joined(parts)
+
+
+def _resolved_by_run(d: dict) -> str:
+    return f"by run {d['run']}" if d.get("run") else ""
+
+
+def _taken_back(d: dict) -> str:
+    text = f"{d.get('reference', '')}: {money(d.get('amount'), d.get('currency', ''))} of payment {d.get('payment', '')}"
+    return joined([text, f"by {d.get('reversal', '')}" + (f" ({d['return_code']})" if d.get("return_code") else ""),
+                   changes(d.get("changes"))])
+
+
+register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account", RUN: "reconciliation run"})
+register_system_actors({"system:import_statement": "the statement import", RUN_ACTOR: "the reconciliation run"})
 register(
     EventType("statement.imported", "Statement imported", IMPORT, _counts),
     EventType("statement.voided", "Import voided", IMPORT, _voided),
     EventType("statement.notice_done", "Notice applied", IMPORT, _notice),
     EventType("bank_account.added", "Bank account added", BANK_ACCOUNT, _account),
+    EventType("reconciliation.run", "Reconciled", RUN, _run),
+    EventType("reconciliation.resolved", "Resolved by the reconciliation run", DISCREPANCY, _resolved_by_run),
+    EventType("reconciliation.taken_back", "Payment taken back", SCHEDULE, _taken_back),
 )

@@ -311,3 +311,27 @@ class CreditRefund(models.Model):
 
     def __str__(self):
         return f"{self.amount} refunded of payment {self.payment_id}"
+
+
+class UndoneAllocation(models.Model):
+    """Part of an allocation a run took back because the payment was reversed, returned or
+    charged back: the record that the reversal was acted on, and what it reopened."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="undone_allocations")
+    payment = models.ForeignKey("bpo_ledger.Payment", on_delete=models.PROTECT, related_name="+")
+    scheduled_payment = models.ForeignKey("schedules.ScheduledPayment", on_delete=models.PROTECT, related_name="+")
+    reversal = models.ForeignKey("bpo_ledger.Payment", on_delete=models.PROTECT, related_name="+", db_index=False)
+    amount = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="undone_allocation_positive")]
+        indexes = [
+            # The run's read: reversals not yet acted on, WHERE client_id = ? AND reversal_id = p.id
+            models.Index(fields=["client", "reversal"], name="undone_allocation_reversal_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of payment {self.payment_id} taken back by {self.reversal_id}"

@@ -19,6 +19,7 @@ FIELD_LABELS = {
     "amount_paid": "amount paid",
     "account": "account",
     "mandate": "mandate",
+    "due_date": "due date",
 }
 
 
@@ -162,6 +163,7 @@ register(
     EventType("payment.overdue", "Payments fell overdue", SCHEDULE, _overdue),
     EventType("payment.written_off", "Written off", SCHEDULE, _payment),
     EventType("payment.amount_corrected", "Amount due corrected", SCHEDULE, _payment),
+    EventType("payment.debit_retry", "Debit to be tried again", SCHEDULE, _payment),
     EventType("inquiry.logged", "Customer inquiry logged", SCHEDULE, _inquiry, "Question"),
     EventType("reminder.sent", "Reminder sent", SCHEDULE, _reminder),
     EventType("reminder.failed", "Reminder failed", SCHEDULE, _reminder),

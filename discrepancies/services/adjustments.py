@@ -97,6 +97,10 @@ def adjustment_request(
     require_role(actor, client)
     if scheduled_payment.client_id != client.pk:
         raise ValidationError({"scheduled_payment": "This payment belongs to another client."})
+    if adjustment_type == AdjustmentType.MANUAL_MATCH:
+        # Before any row lock (rank 0): a manual match waits while a reconciliation run of the
+        # client works, and then sees what the run allocated.
+        locks.reconciliation_lock(client_id=client.pk)
     # As it is now, not as the caller's page showed it: the before values go on the record.
     scheduled_payment = _scheduled_payment_locked(scheduled_payment.pk)
     if fingerprint and (existing := already_logged(client, fingerprint)):
@@ -211,6 +215,8 @@ def adjustment_decide(*, discrepancy: Discrepancy, actor, approve: bool, comment
     if not comment:
         raise DomainError("Add a comment for the record.")
     if approve:
+        if item.adjustment_type == AdjustmentType.MANUAL_MATCH:
+            locks.reconciliation_lock(client_id=item.client_id)
         _scheduled_payment_locked(item.scheduled_payment_id)
     now = timezone.now()
     changes = {

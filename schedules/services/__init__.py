@@ -31,6 +31,7 @@ from .payments import (  # noqa: F401
     scheduled_payment_correct_amount,
     scheduled_payment_fail,
     scheduled_payment_record,
+    scheduled_payment_retry_debit,
     scheduled_payment_waive,
 )
 from .planning import (  # noqa: F401

@@ -79,9 +79,13 @@ def _check_received(received: Payment, scheduled_payment: ScheduledPayment, amou
     if received.currency != schedule.currency:
         raise DomainError(f"The payment is in {received.currency}; {scheduled_payment.reference} is in {schedule.currency}.")
     allocated = Allocation.objects.filter(client=schedule.client_id, payment=received).aggregate(s=Sum("amount"))["s"] or 0
-    if amount > received.amount - allocated:
+    # Money taken back by a reversal, return or chargeback of it is no longer there to apply.
+    reversed_ = -(Payment.objects.filter(client=schedule.client_id, reverses=received, amount__lt=0)
+                  .aggregate(s=Sum("amount"))["s"] or 0)
+    rest = received.amount - allocated - reversed_
+    if amount > rest:
         raise DomainError(
-            f"Only {max(received.amount - allocated, Decimal('0.00'))} of payment {received.bank_transaction_id} "
+            f"Only {max(rest, Decimal('0.00'))} of payment {received.bank_transaction_id} "
             "is not yet applied to a scheduled payment."
         )
 
@@ -107,6 +111,10 @@ def scheduled_payment_record(
     links the two. Once settled, paid_at is the start, in the client's time zone, of the latest
     day of the money applied to it: a day, without a time of day.
     """
+    if received is not None:
+        # A bank payment matched by hand: after any reconciliation run of the client (rank 0 of
+        # the lock order), so that its unallocated rest, checked below, is the one the run left.
+        locks.reconciliation_lock(client_id=scheduled_payment.client_id)
     payment = _payment_current(scheduled_payment, actor=actor, version=version)
     schedule = payment.schedule
     if not payment.is_open:
@@ -256,6 +264,35 @@ def scheduled_payment_correct_amount(
             "changes": {
                 "status": {"before": before["status"], "after": payment.status},
                 "amount_due": {"before": before["amount_due"], "after": payment.amount_due},
+            },
+        },
+    )
+    return payment
+
+
+@transaction.atomic
+def scheduled_payment_retry_debit(
+    *, scheduled_payment: ScheduledPayment, actor: Actor, due_date: dt.date, reason: str, today: dt.date
+) -> ScheduledPayment:
+    """An autopay debit returned for want of funds is tried again: the payment is due again on
+    `due_date` (a business day the caller chose per the client's policy); on the schedule's log."""
+    payment = _payment_current(scheduled_payment, actor=actor, version=None)
+    schedule = payment.schedule
+    if not payment.is_open:
+        raise DomainError(f"{payment.reference} is {payment.get_status_display().lower()}: nothing is owed on it.")
+    before = {"due_date": payment.due_date, "status": payment.status}
+    payment.due_date = due_date
+    payment.status = _initial_status(due_date, today, schedule.client.grace_days) if payment.amount_paid == 0 else payment.status
+    payment.save(update_fields=["due_date", "status", "updated_at"])
+    _save_change(schedule)
+    schedules_refresh_rollups(schedule_ids=[schedule.pk])
+    audit_record(
+        client=schedule.client, actor=actor, verb="payment.debit_retry", subject=schedule,
+        details={
+            "reference": payment.reference, "reason": reason,
+            "changes": {
+                "due_date": {"before": before["due_date"], "after": due_date},
+                "status": {"before": before["status"], "after": payment.status},
             },
         },
     )

@@ -1,0 +1,855 @@
+"""The reconciliation run: a client's expected payments against the money received, as of a date.
+
+``reconciliation_run`` reads what is open (streamed, set-based, integer cents and date ordinals),
+hands it to the pure engine (``reconciliation.matching.reconcile``) and writes the result in one
+transaction, all or nothing: allocations (COPY on PostgreSQL), allocations taken back, one
+UPDATE ... FROM of the scheduled payments, the discrepancies of new findings (numbered under the
+client's chain head, once per fingerprint), the open items it resolves, the mandate actions of
+NACHA returns (through the schedules services), and the audit events in one batch.
+
+One run per client at a time: the run holds the client's reconciliation lock (bpo_ledger.locks,
+rank 0) for its whole work; a second run is refused, and a manual match waits for it.
+
+Every identifier in this module's SQL is a constant or a model's table or column name; every
+value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from bpo_ledger import bulk, locks
+from bpo_ledger.access import require_role
+from bpo_ledger.audit import Actor, PendingEvent, audit_record_many
+from bpo_ledger.clock import client_today
+from bpo_ledger.errors import DomainError
+from bpo_ledger.models import (
+    AuditEvent,
+    Client,
+    Customer,
+    Membership,
+    Payment,
+    PaymentImport,
+    PaymentKind,
+    Role,
+)
+from discrepancies import policy
+from discrepancies.models import ACTIVE_STATUSES, PRIORITY_RANK, Discrepancy, MismatchField, Status
+from discrepancies.services._common import sla_record
+from schedules import duedates
+from schedules import services as schedule_services
+from schedules.models import (
+    OPEN_PAYMENT_STATUSES,
+    Allocation,
+    PaymentSchedule,
+    PaymentStatus,
+    ScheduledPayment,
+    ScheduleKind,
+    ScheduleStatus,
+)
+from schedules.services.planning import _holidays, _initial_status, schedules_refresh_rollups
+
+from .. import matching
+from ..events import RUN_ACTOR
+from ..models import (
+    BankAccount,
+    CreditRefund,
+    ImportedStatement,
+    ReconciliationRun,
+    RunStatus,
+    RunTrigger,
+    UndoneAllocation,
+)
+
+logger = logging.getLogger(__name__)
+
+FETCH = 10_000  # rows per round trip of a streamed read
+CHUNK = 5_000  # values per IN (...) list
+# The kinds of money taken back that a run acts on (fees, other debits and refunds are the
+# client's own movements: nothing to match).
+REVERSING_KINDS = (PaymentKind.REVERSAL, PaymentKind.CHARGEBACK)
+MISMATCH_FIELDS = {"currency": MismatchField.CURRENCY, "account": MismatchField.ACCOUNT_NUMBER, "payer": MismatchField.PAYER}
+# What a run's resolution of an item of this kind says in its resolution code.
+RESOLUTION_CODES = {matching.MISSING: "payment_located"}
+ORDINAL_EPOCH = dt.date(1, 1, 1).toordinal()  # 1
+
+
+class RunRefused(DomainError):
+    """Another run of the client holds its reconciliation lock."""
+
+
+class RunFailed(DomainError):
+    """The run failed: nothing of its work was kept, it is recorded as failed."""
+
+    def __init__(self, message: str, *, run: ReconciliationRun):
+        super().__init__(message)
+        self.run = run
+
+
+@dataclass
+class RunOutcome:
+    run: ReconciliationRun | None  # None for a dry run
+    result: matching.Result
+    counts: dict = field(default_factory=dict)
+    phase_seconds: dict = field(default_factory=dict)
+    logged: int = 0
+    resolved: int = 0
+    already_logged: int = 0
+    waiting_for: list = field(default_factory=list)
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _cents(column: str) -> str:
+    return f"CAST(ROUND({column} * 100) AS BIGINT)"
+
+
+def _ordinal(column: str) -> str:
+    """The date column as date.toordinal() gives it."""
+    if connection.vendor == "postgresql":
+        return f"({column} - DATE '0001-01-01' + 1)"
+    return f"CAST(julianday({column}) - 1721424.5 AS INTEGER)"
+
+
+def _day(value) -> dt.date | None:
+    """A date from an aggregate (SQLite gives text)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _streamed(sql: str, params: list) -> Iterator[tuple]:
+    """The rows of a query, fetched in batches through a server-side cursor on PostgreSQL."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH):
+            yield from rows
+
+
+def _start_of_day(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+
+
+def _policy(client: Client, as_of: dt.date) -> matching.Policy:
+    return matching.Policy(
+        as_of=as_of.toordinal(),
+        tolerance_cents=int((client.match_tolerance_amount * 100).to_integral_value()),
+        tolerance_bp=int((client.match_tolerance_percent * 100).to_integral_value()),
+        window_before=client.payment_window_days_before,
+        window_after=client.payment_window_days_after,
+        grace_days=client.grace_days,
+        duplicate_window=client.duplicate_window_days,
+    )
+
+
+def _expected_where(client: Client, as_of: dt.date) -> tuple[str, list]:
+    """The scheduled payments a run looks at (alias sp): open ones due by the end of the window,
+    and settled ones paid recently enough that a second payment for them is a duplicate."""
+    open_marks = ", ".join(["%s"] * len(OPEN_PAYMENT_STATUSES))
+    recent = as_of - dt.timedelta(days=client.duplicate_window_days + client.payment_window_days_after)
+    sql = (
+        f"sp.client_id = %s AND ((sp.status IN ({open_marks}) AND sp.due_date <= %s) "
+        "OR (sp.status = %s AND sp.paid_at >= %s))"
+    )
+    params = [client.pk, *OPEN_PAYMENT_STATUSES, as_of + dt.timedelta(days=client.payment_window_days_before),
+              PaymentStatus.PAID, _start_of_day(recent, client.zone)]
+    return sql, params
+
+
+def _read_expected(client: Client, as_of: dt.date) -> list[matching.Expected]:
+    where, params = _expected_where(client, as_of)
+    sql = (
+        f"SELECT sp.id, s.customer_id, sp.schedule_id, sp.reference, s.external_ref, {_ordinal('sp.due_date')}, "  # noqa: S608
+        f"s.currency, {_cents('sp.amount_due')}, {_cents('sp.amount_paid')}, "
+        "CASE WHEN sp.status = %s THEN 1 ELSE 0 END, CASE WHEN s.kind = %s THEN 1 ELSE 0 END "
+        f"FROM {_table(ScheduledPayment)} sp JOIN {_table(PaymentSchedule)} s ON s.id = sp.schedule_id "
+        f"WHERE {where}"
+    )
+    return [
+        matching.Expected(row[0], row[1], row[2], row[3], row[4] or "", row[5], row[6], row[7], row[8], bool(row[9]), bool(row[10]))
+        for row in _streamed(sql, [PaymentStatus.PAID, ScheduleKind.AUTOPAY, *params])
+    ]
+
+
+_RECEIVED_COLUMNS = (
+    "p.id, {value_date}, {amount}, {rest}, p.currency, p.kind, p.customer_id, p.payer_name, p.payer_account_hash, "
+    "p.reference, p.remittance, p.reverses_id, p.return_code"
+)
+
+
+def _money_in_sql(client: Client, as_of: dt.date, columns: str) -> tuple[str, list]:
+    """Positive payments up to the run's date with an unallocated rest: their amount less what
+    is allocated, what reversals took back and what was refunded of it as credit."""
+    rest = (
+        f"{_cents('p.amount')} - COALESCE(a.total, 0) - COALESCE(r.total, 0) - COALESCE(cr.total, 0)"
+    )
+    sql = (
+        f"SELECT * FROM (SELECT {columns.format(value_date=_ordinal('p.value_date'), amount=_cents('p.amount'), rest=rest)} "  # noqa: S608
+        f"FROM {_table(Payment)} p "
+        f"LEFT JOIN (SELECT payment_id, SUM({_cents('amount')}) AS total FROM {_table(Allocation)} "
+        "WHERE client_id = %s GROUP BY payment_id) a ON a.payment_id = p.id "
+        f"LEFT JOIN (SELECT reverses_id, -SUM({_cents('amount')}) AS total FROM {_table(Payment)} "
+        "WHERE client_id = %s AND reverses_id IS NOT NULL AND amount < 0 GROUP BY reverses_id) r ON r.reverses_id = p.id "
+        f"LEFT JOIN (SELECT payment_id, SUM({_cents('amount')}) AS total FROM {_table(CreditRefund)} "
+        "WHERE client_id = %s GROUP BY payment_id) cr ON cr.payment_id = p.id "
+        "WHERE p.client_id = %s AND p.amount > 0 AND p.value_date <= %s) q WHERE q.rest > 0"
+    )
+    return sql, [client.pk, client.pk, client.pk, client.pk, as_of]
+
+
+def _money_back_where(client: Client, as_of: dt.date) -> tuple[str, list]:
+    """Reversals, returns and chargebacks (alias p) up to the run's date not yet acted on: no
+    allocation taken back for them and no chargeback item logged for them."""
+    through = Discrepancy.payments.through
+    sql = (
+        "p.client_id = %s AND p.amount < 0 AND p.kind IN (%s, %s) AND p.value_date <= %s "  # noqa: S608
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(UndoneAllocation)} u WHERE u.client_id = %s AND u.reversal_id = p.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(through)} dp JOIN {_table(Discrepancy)} d ON d.id = dp.discrepancy_id "
+        "WHERE dp.payment_id = p.id AND d.client_id = %s AND d.kind = %s)"
+    )
+    return sql, [client.pk, *REVERSING_KINDS, as_of, client.pk, client.pk, matching.CHARGEBACK]
+
+
+def _received_of(row) -> matching.Received:
+    (pk, value_date, amount, rest, currency, kind, customer_id, payer_name, payer_hash, reference, remittance,
+     reverses, return_code) = row
+    text = " ".join(part for part in (reference, remittance) if part)
+    return matching.Received(
+        pk, value_date, amount, max(rest, 0), currency, kind, customer_id, payer_name or "", payer_hash or "", text,
+        reverses, return_code or "",
+    )
+
+
+def _read_received(client: Client, as_of: dt.date) -> list[matching.Received]:
+    sql, params = _money_in_sql(client, as_of, _RECEIVED_COLUMNS.replace("{rest}", "{rest} AS rest"))
+    received = [_received_of(row) for row in _streamed(sql, params)]
+    where, back_params = _money_back_where(client, as_of)
+    columns = _RECEIVED_COLUMNS.format(value_date=_ordinal("p.value_date"), amount=_cents("p.amount"), rest="0")
+    back = f"SELECT {columns} FROM {_table(Payment)} p WHERE {where}"  # noqa: S608
+    received += [_received_of(row) for row in _streamed(back, back_params)]
+    return received
+
+
+def _read_settled(client: Client, as_of: dt.date) -> list[matching.Settled]:
+    """The allocations of the expected payments, payments with a rest and reversed payments in the run."""
+    expected_where, expected_params = _expected_where(client, as_of)
+    money_in, money_in_params = _money_in_sql(client, as_of, "p.id, {rest} AS rest")
+    money_back, money_back_params = _money_back_where(client, as_of)
+    sql = (
+        f"SELECT a.payment_id, a.scheduled_payment_id, {_cents('a.amount')}, {_ordinal('pay.value_date')}, "  # noqa: S608
+        f"pay.payer_account_hash, pay.customer_id FROM {_table(Allocation)} a "
+        f"JOIN {_table(Payment)} pay ON pay.id = a.payment_id "
+        "WHERE a.client_id = %s AND ("
+        f"a.scheduled_payment_id IN (SELECT sp.id FROM {_table(ScheduledPayment)} sp WHERE {expected_where}) "
+        f"OR a.payment_id IN (SELECT q2.id FROM ({money_in}) q2) "
+        f"OR a.payment_id IN (SELECT p.reverses_id FROM {_table(Payment)} p WHERE {money_back} AND p.reverses_id IS NOT NULL))"
+    )
+    params = [client.pk, *expected_params, *money_in_params, *money_back_params]
+    return [matching.Settled(row[0], row[1], row[2], row[3], row[4] or "", row[5]) for row in _streamed(sql, params)]
+
+
+def _read_customers(client: Client) -> list[matching.CustomerKey]:
+    rows = Customer.objects.filter(client=client).values_list("pk", "name", "bank_account_hash", "external_ref")
+    return [matching.CustomerKey(*row) for row in rows.iterator(chunk_size=FETCH)]
+
+
+def _open_items_filter(client: Client) -> tuple[str, list]:
+    """Items a run must know of (alias d): its own not yet resolved or closed, and any active item
+    on a scheduled payment (a manual one counts for the one-open-item rule too)."""
+    marks = ", ".join(["%s"] * len(ACTIVE_STATUSES))
+    return (
+        f"d.client_id = %s AND d.status IN ({marks}) AND (d.detected_by LIKE %s OR d.scheduled_payment_id IS NOT NULL)",
+        [client.pk, *ACTIVE_STATUSES, "run:%"],
+    )
+
+
+def _read_open_items(client: Client) -> list[matching.OpenItem]:
+    where, params = _open_items_filter(client)
+    through = Discrepancy.payments.through
+    payments: dict[int, list[int]] = defaultdict(list)
+    sql = (
+        f"SELECT dp.discrepancy_id, dp.payment_id FROM {_table(through)} dp "  # noqa: S608
+        f"JOIN {_table(Discrepancy)} d ON d.id = dp.discrepancy_id WHERE {where}"
+    )
+    for discrepancy_id, payment_id in _streamed(sql, params):
+        payments[discrepancy_id].append(payment_id)
+    sql = f"SELECT d.id, d.fingerprint, d.kind, d.scheduled_payment_id FROM {_table(Discrepancy)} d WHERE {where}"  # noqa: S608
+    return [
+        matching.OpenItem(fingerprint, kind, expected_id, tuple(sorted(payments.get(pk, ()))))
+        for pk, fingerprint, kind, expected_id in _streamed(sql, params)
+    ]
+
+
+def _read_coverage(client: Client) -> list[matching.Coverage]:
+    """How far each listed account's statements are in: through its latest statement's end, or,
+    with a gap in the running numbers, through the day before the first gap's statement."""
+    sql = (
+        "SELECT b.account, MAX(st.period_end), "  # noqa: S608
+        "MIN(CASE WHEN st.sequence_gap THEN COALESCE(st.period_start, st.period_end) END) "
+        f"FROM {_table(BankAccount)} b LEFT JOIN (SELECT s.account, s.period_start, s.period_end, s.sequence_gap "
+        f"FROM {_table(ImportedStatement)} s JOIN {_table(PaymentImport)} i ON i.id = s.payment_import_id "
+        "WHERE s.client_id = %s AND i.status = %s) st ON st.account = b.account "
+        "WHERE b.client_id = %s GROUP BY b.account"
+    )
+    coverage = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [client.pk, "stored", client.pk])
+        for account, last_end, first_gap in cursor.fetchall():
+            last_end, first_gap = _day(last_end), _day(first_gap)
+            through = first_gap - dt.timedelta(days=1) if first_gap else last_end
+            coverage.append(matching.Coverage(account, through.toordinal() if through else 0))
+    return coverage
+
+
+@dataclass
+class _Inputs:
+    policy: matching.Policy
+    expected: list[matching.Expected]
+    received: list[matching.Received]
+    customers: list[matching.CustomerKey]
+    settled: list[matching.Settled]
+    open_items: list[matching.OpenItem]
+    coverage: list[matching.Coverage]
+
+    def engine_kwargs(self) -> dict:
+        return {
+            "policy": self.policy, "expected": self.expected, "received": self.received, "customers": self.customers,
+            "settled": self.settled, "open_items": self.open_items, "coverage": self.coverage,
+        }
+
+
+def _read(client: Client, as_of: dt.date) -> _Inputs:
+    return _Inputs(
+        policy=_policy(client, as_of),
+        expected=_read_expected(client, as_of),
+        received=_read_received(client, as_of),
+        customers=_read_customers(client),
+        settled=_read_settled(client, as_of),
+        open_items=_read_open_items(client),
+        coverage=_read_coverage(client),
+    )
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+def _money(cents: int | None) -> Decimal | None:
+    return None if cents is None else Decimal(cents).scaleb(-2)
+
+
+def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _update_from(name: str, columns: list[tuple[str, str]], rows: list[tuple], update_sql: str, params: list) -> int:
+    """Run one UPDATE ... FROM a temporary table `name` holding `rows` (COPY on PostgreSQL)."""
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        definition = ", ".join(f"{column} {kind}" for column, kind in columns)
+        cursor.execute(f"CREATE TEMP TABLE {name} ({definition})")
+        names = ", ".join(column for column, _ in columns)
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)  # noqa: S608
+        cursor.execute(update_sql, params)
+        updated = cursor.rowcount
+        cursor.execute(f"DROP TABLE {name}")
+    return updated
+
+
+def _lock_mandate_schedules(result: matching.Result) -> dict[int, PaymentSchedule]:
+    """The schedules of the mandate actions, locked first (rank 2, before the scheduled payments
+    the run updates), so that the schedules services acting on them later wait for nothing."""
+    ids = sorted({action.schedule_id for action in result.mandate_actions})
+    if not ids:
+        return {}
+    return {s.pk: s for s in locks.locked(PaymentSchedule.objects.select_related("client", "customer").filter(pk__in=ids))}
+
+
+def _undo_allocations(client: Client, run: ReconciliationRun, unallocations: list[matching.Unallocation], now) -> int:
+    """Take back allocations of reversed payments, newest first within each (payment, expected);
+    each undo recorded (UndoneAllocation), so that a reversal is acted on once."""
+    if not unallocations:
+        return 0
+    wanted: dict[tuple[int, int], int] = defaultdict(int)
+    for undo in unallocations:
+        wanted[(undo.payment_id, undo.expected_id)] += undo.amount
+    stored = []
+    for chunk in _chunks(sorted({payment_id for payment_id, _ in wanted})):
+        stored += Allocation.objects.filter(client=client, payment_id__in=chunk).order_by("-created_at", "-pk")
+    deleted, reduced = [], []
+    for allocation in stored:
+        key = (allocation.payment_id, allocation.scheduled_payment_id)
+        left = wanted.get(key, 0)
+        if left <= 0:
+            continue
+        cents = int(allocation.amount * 100)
+        if cents <= left:
+            deleted.append(allocation.pk)
+            wanted[key] = left - cents
+        else:
+            allocation.amount = _money(cents - left)
+            reduced.append(allocation)
+            wanted[key] = 0
+    short = {key: cents for key, cents in wanted.items() if cents > 0}
+    if short:
+        raise DomainError(f"The engine takes back more than is allocated: {sorted(short.items())[:5]}")
+    for chunk in _chunks(deleted):
+        Allocation.objects.filter(pk__in=chunk).delete()
+    bulk.bulk_update(reduced, ["amount"])
+    with bulk.row_writer(UndoneAllocation, ["client_id", "run_id", "payment_id", "scheduled_payment_id", "reversal_id", "amount", "created_at"]) as write:
+        for undo in unallocations:
+            write((client.pk, run.pk, undo.payment_id, undo.expected_id, undo.reversal_id, _money(undo.amount), now))
+    return len(unallocations)
+
+
+def _insert_allocations(client: Client, allocations: list[matching.Allocation], actor: Actor, now) -> int:
+    created_by = None if isinstance(actor, str) else actor.pk
+    with bulk.row_writer(
+        Allocation,
+        ["client_id", "payment_id", "scheduled_payment_id", "amount", "rule", "explanation", "created_at", "created_by_id"],
+    ) as write:
+        for allocation in allocations:
+            write((client.pk, allocation.payment_id, allocation.expected_id, _money(allocation.amount), allocation.rule,
+                   allocation.explanation[:500], now, created_by))
+    return len(allocations)
+
+
+def _update_scheduled_payments(
+    client: Client, inputs: _Inputs, result: matching.Result, received: dict[int, matching.Received], as_of: dt.date, now
+) -> list[int]:
+    """One UPDATE ... FROM of the scheduled payments the run changed: amount paid (by what it
+    allocated less what it took back), status (paid, partially paid, or open again as the due
+    date has it) and paid_at (the start of the latest day of the money applied). Returns the
+    schedules touched."""
+    delta: dict[int, int] = defaultdict(int)
+    latest: dict[int, int] = {}
+    for allocation in result.allocations:
+        delta[allocation.expected_id] += allocation.amount
+        value_date = received[allocation.payment_id].value_date if allocation.payment_id in received else inputs.policy.as_of
+        latest[allocation.expected_id] = max(latest.get(allocation.expected_id, 0), value_date)
+    for undo in result.unallocations:
+        delta[undo.expected_id] -= undo.amount
+    undone = {(u.payment_id, u.expected_id) for u in result.unallocations}
+    for settled in inputs.settled:
+        if settled.expected_id in delta and (settled.payment_id, settled.expected_id) not in undone:
+            latest[settled.expected_id] = max(latest.get(settled.expected_id, 0), settled.value_date)
+    expected = {e.id: e for e in inputs.expected}
+    missing = sorted(set(delta) - set(expected))
+    if missing:
+        raise DomainError(f"The engine allocated to scheduled payments it was not given: {missing[:5]}")
+    zone = client.zone
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = []
+    for expected_id, cents in sorted(delta.items()):
+        if cents == 0:
+            continue
+        due = dt.date.fromordinal(expected[expected_id].due)
+        reopen = _initial_status(due, as_of, client.grace_days)
+        paid_on = dt.date.fromordinal(latest[expected_id]) if latest.get(expected_id) else as_of
+        rows.append((expected_id, cents, reopen, adapt(_start_of_day(paid_on, zone))))
+    statuses = [*OPEN_PAYMENT_STATUSES, PaymentStatus.PAID]
+    marks = ", ".join(["%s"] * len(statuses))
+    paid_cents = _cents("sp.amount_paid")
+    sql = (
+        f"UPDATE {_table(ScheduledPayment)} AS sp SET "  # noqa: S608
+        f"amount_paid = ({paid_cents} + v.delta) / 100.0, "
+        f"status = CASE WHEN {paid_cents} + v.delta >= {_cents('sp.amount_due')} THEN %s "
+        f"WHEN {paid_cents} + v.delta > 0 THEN %s ELSE v.reopen END, "
+        f"paid_at = CASE WHEN {paid_cents} + v.delta >= {_cents('sp.amount_due')} THEN v.paid_at ELSE NULL END, "
+        "updated_at = %s "
+        f"FROM reconciliation_run_expected v WHERE sp.id = v.id AND sp.client_id = %s AND sp.status IN ({marks})"
+    )
+    kind = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
+    _update_from(
+        "reconciliation_run_expected", [("id", "bigint"), ("delta", "bigint"), ("reopen", "varchar(16)"), ("paid_at", kind)],
+        rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses],
+    )
+    return sorted({expected[expected_id].schedule_id for expected_id, *_ in rows})
+
+
+def _record_customers(client: Client, identified: dict[int, int]) -> int:
+    """The customers the run identified, on payments that named none."""
+    sql = (
+        f"UPDATE {_table(Payment)} AS p SET customer_id = v.customer_id FROM reconciliation_run_payer v "  # noqa: S608
+        "WHERE p.id = v.id AND p.client_id = %s AND p.customer_id IS NULL"
+    )
+    return _update_from(
+        "reconciliation_run_payer", [("id", "bigint"), ("customer_id", "bigint")], sorted(identified.items()), sql, [client.pk]
+    )
+
+
+def _resolve(client: Client, run: ReconciliationRun, resolutions: list[matching.Resolution], now) -> list[tuple[Discrepancy, str, str]]:
+    """Resolve the open items whose problem went away, on their log; returns (item, status before, reason)."""
+    if not resolutions:
+        return []
+    reasons = {r.fingerprint: r.reason for r in resolutions}
+    items = []
+    for chunk in _chunks(sorted(reasons)):
+        items += locks.locked(Discrepancy.objects.filter(client=client, fingerprint__in=chunk, status__in=ACTIVE_STATUSES))
+    resolved = []
+    for item in items:
+        before = item.status
+        reason = reasons[item.fingerprint]
+        item.status = Status.RESOLVED
+        item.resolution_code = RESOLUTION_CODES.get(item.kind, "")
+        item.resolution_text = f"Resolved by reconciliation run {run.pk}: {reason}"
+        item.resolved_at = now
+        item.updated_at = now
+        item.version += 1
+        for name, value in sla_record(policy.sla_ended(item.sla_history, now=now)).items():
+            setattr(item, name, value)
+        resolved.append((item, before, reason))
+    bulk.bulk_update(
+        [item for item, _, _ in resolved],
+        ["status", "resolution_code", "resolution_text", "resolved_at", "updated_at", "version", "sla_history",
+         "first_sla_breached_at", "sla_breached_at"],
+    )
+    return resolved
+
+
+def _add_business_days(day: dt.date, days: int, holidays) -> dt.date:
+    while days > 0:
+        day += dt.timedelta(days=1)
+        if duedates.is_business_day(day, holidays=holidays):
+            days -= 1
+    return day
+
+
+def _earlier_retries(client: Client, actions: list[matching.MandateAction]) -> dict[str, int]:
+    """How often each scheduled payment (by reference) was set to be debited again: the schedule log says."""
+    schedule_ids = sorted({str(a.schedule_id) for a in actions if a.action == matching.RETRY})
+    counts: dict[str, int] = defaultdict(int)
+    if schedule_ids:
+        events = AuditEvent.objects.filter(
+            client=client, verb="payment.debit_retry", subject_type="paymentschedule", subject_id__in=schedule_ids
+        ).values_list("details", flat=True)
+        for details in events:
+            counts[(details or {}).get("reference", "")] += 1
+    return counts
+
+
+def _act_on_mandates(client: Client, result: matching.Result, schedules: dict[int, PaymentSchedule], as_of: dt.date) -> int:
+    """Retry, pause or revoke autopay mandates after NACHA returns, through the schedules services."""
+    if not result.mandate_actions:
+        return 0
+    payments = {p.pk: p for p in ScheduledPayment.objects.filter(
+        client=client, pk__in=sorted({a.expected_id for a in result.mandate_actions}))}
+    retries = _earlier_retries(client, result.mandate_actions)
+    holidays = _holidays(client)
+    done = 0
+    for action in sorted(result.mandate_actions, key=lambda a: (a.schedule_id, a.expected_id, a.payment_id)):
+        schedule = schedules.get(action.schedule_id)
+        if schedule is None:
+            continue
+        payment = payments.get(action.expected_id)
+        kind = action.action
+        if kind == matching.RETRY and payment is not None:
+            if retries[payment.reference] < client.autopay_max_retries and payment.is_open and schedule.is_open:
+                retries[payment.reference] += 1
+                due = _add_business_days(as_of, client.autopay_retry_days, holidays)
+                schedule_services.scheduled_payment_retry_debit(
+                    scheduled_payment=payment, actor=RUN_ACTOR, due_date=due, today=as_of,
+                    reason=f"debit returned ({action.return_code}): retry {retries[payment.reference]} of "
+                           f"{client.autopay_max_retries}",
+                )
+                done += 1
+                continue
+            kind = matching.PAUSE  # retries used up: the mandate waits for the customer
+        if kind == matching.PAUSE and schedule.status == ScheduleStatus.ACTIVE:
+            reason = f"mandate paused: debit returned ({action.return_code})"
+            if action.action == matching.RETRY:
+                reason += f" after {client.autopay_max_retries} retries"
+            schedules[schedule.pk] = schedule_services.schedule_pause(
+                schedule=schedule, actor=RUN_ACTOR, version=None, reason=reason
+            )
+            done += 1
+        elif kind == matching.REVOKE and schedule.is_open:
+            schedules[schedule.pk] = schedule_services.schedule_cancel(
+                schedule=schedule, actor=RUN_ACTOR, version=None, reason=f"mandate revoked ({action.return_code})"
+            )
+            done += 1
+    return done
+
+
+def _priority(client: Client, difference: Decimal, low: bool) -> str:
+    if low:
+        return "low"
+    rank = policy.base_priority_rank(
+        difference, medium=client.priority_medium_amount, high=client.priority_high_amount,
+        critical=client.priority_critical_amount,
+    )
+    return policy.PRIORITIES[rank]
+
+
+def _summary(finding: matching.Finding, names: dict[int, str]) -> str:
+    summary = finding.summary
+    if finding.return_code and finding.return_code not in summary:
+        summary += f" (return code {finding.return_code})"
+    if finding.suggestions:
+        summary += "; suggested: " + ", ".join(names.get(c, str(c)) for c in finding.suggestions)
+    return summary[:300]
+
+
+def _log_findings(
+    client: Client, run: ReconciliationRun, findings: list[matching.Finding], inputs: _Inputs, now
+) -> tuple[list[tuple[Discrepancy, matching.Finding]], int]:
+    """Log the new findings as discrepancies, numbered in the client's sequence under its chain
+    head lock; a fingerprint already logged (by this or an earlier run, or by hand) is skipped.
+    Returns (the items logged with their findings, how many were already logged)."""
+    unique: dict[str, matching.Finding] = {}
+    for finding in findings:
+        unique.setdefault(finding.fingerprint, finding)
+    if not unique:
+        return [], 0
+    locks.client_chain_head(client_id=client.pk)
+    known = set()
+    for chunk in _chunks(sorted(unique)):
+        known |= set(Discrepancy.objects.filter(client=client, fingerprint__in=chunk).values_list("fingerprint", flat=True))
+    new = [unique[fp] for fp in sorted(unique) if fp not in known]
+    if not new:
+        return [], len(unique)
+    number = (Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0) + 1
+    expected = {e.id: e for e in inputs.expected}
+    names = {c.id: c.name for c in inputs.customers}
+    items = []
+    for finding in sorted(new, key=lambda f: (f.kind, f.expected_id or 0, f.payment_ids, f.fingerprint)):
+        amount_expected, amount_actual = _money(finding.amount_expected), _money(finding.amount_actual)
+        difference = (amount_actual or Decimal("0.00")) - (amount_expected or Decimal("0.00"))
+        priority = _priority(client, difference, finding.low_priority)
+        due = policy.sla_due_at(now, client.sla_hours(priority))
+        customer_id = finding.customer_id
+        if customer_id is None and finding.expected_id in expected:
+            customer_id = expected[finding.expected_id].customer_id
+        items.append(Discrepancy(
+            client=client, number=number, kind=finding.kind, priority=priority, priority_rank=PRIORITY_RANK[priority],
+            summary=_summary(finding, names), currency=finding.currency or client.currency,
+            amount_expected=amount_expected, amount_actual=amount_actual, amount_difference=difference,
+            customer_id=customer_id, scheduled_payment_id=finding.expected_id,
+            mismatch_field=MISMATCH_FIELDS.get(finding.mismatch_field, MismatchField.OTHER) if finding.kind == matching.MISMATCH else "",
+            sla_due_at=due, sla_history=policy.sla_started([], due_at=due, level=0),
+            detected_by=run.detected_by, fingerprint=finding.fingerprint,
+        ))
+        number += 1
+    # The fingerprints were looked up under the chain head lock, which every logger takes first:
+    # no conflict can come; DO NOTHING still keeps a problem one item if one ever did.
+    Discrepancy.objects.bulk_create(items, batch_size=1000, ignore_conflicts=True)
+    by_fingerprint = {f.fingerprint: f for f in new}
+    logged = []
+    for chunk in _chunks([f.fingerprint for f in new]):
+        for item in Discrepancy.objects.filter(client=client, fingerprint__in=chunk, detected_by=run.detected_by):
+            logged.append((item, by_fingerprint[item.fingerprint]))
+    logged.sort(key=lambda pair: pair[0].number)
+    through = Discrepancy.payments.through
+    through.objects.bulk_create(
+        [through(discrepancy_id=item.pk, payment_id=pid) for item, finding in logged for pid in sorted(set(finding.payment_ids))],
+        batch_size=1000,
+    )
+    return logged, len(unique) - len(logged)
+
+
+def _waiting_for(result: matching.Result, coverage: list[matching.Coverage]) -> list[dict]:
+    through = {c.account: c.through for c in coverage}
+    accounts = sorted({account for waiting in result.waiting for account in waiting.accounts})
+    return [
+        {"account": account,
+         "through": dt.date.fromordinal(through[account]).isoformat() if through.get(account) else None,
+         "payments": sum(1 for w in result.waiting if account in w.accounts)}
+        for account in accounts
+    ]
+
+
+def _events(
+    client: Client, run: ReconciliationRun, inputs: _Inputs, result: matching.Result, logged, resolved, received, counts,
+    waiting_for,
+) -> list[PendingEvent]:
+    expected = {e.id: e for e in inputs.expected}
+    events = [PendingEvent("reconciliation.run", ("reconciliationrun", run.pk), {
+        "as_of": run.as_of, "trigger": run.trigger, "counts": counts, "waiting_for": waiting_for,
+    })]
+    for item, finding in logged:
+        events.append(PendingEvent("discrepancy.logged", ("discrepancy", item.pk), {
+            "kind": item.kind, "summary": item.summary, "priority": item.priority, "currency": item.currency,
+            "amount_expected": item.amount_expected, "amount_actual": item.amount_actual,
+            "difference": item.amount_difference,
+            "scheduled_payment": expected[finding.expected_id].reference if finding.expected_id in expected else None,
+            "sla_due_at": item.sla_due_at, "detected_by": item.detected_by,
+        }))
+    for item, before, reason in resolved:
+        events.append(PendingEvent("reconciliation.resolved", ("discrepancy", item.pk), {
+            "reason": reason, "run": run.pk, "changes": {"status": {"before": before, "after": Status.RESOLVED}},
+        }))
+    for undo in result.unallocations:
+        scheduled = expected.get(undo.expected_id)
+        reversal = received.get(undo.reversal_id)
+        events.append(PendingEvent("reconciliation.taken_back", ("paymentschedule", scheduled.schedule_id if scheduled else ""), {
+            "reference": scheduled.reference if scheduled else "", "amount": _money(undo.amount),
+            "currency": scheduled.currency if scheduled else "", "payment": undo.payment_id, "reversal": undo.reversal_id,
+            "return_code": reversal.return_code if reversal else "", "run": run.pk,
+        }))
+    return events
+
+
+def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs, result: matching.Result, as_of: dt.date) -> dict:
+    """Everything the run changes, in the lock order: schedules of mandate actions, allocations,
+    scheduled payments, resolved items, mandate actions, new items and the audit batch."""
+    now = timezone.now()
+    received = {r.id: r for r in inputs.received}
+    schedules = _lock_mandate_schedules(result)
+    unallocated = _undo_allocations(client, run, result.unallocations, now)
+    allocated = _insert_allocations(client, result.allocations, actor, now)
+    touched = _update_scheduled_payments(client, inputs, result, received, as_of, now)
+    for chunk in _chunks(touched):
+        schedules_refresh_rollups(schedule_ids=chunk)
+    identified = _record_customers(client, result.identified)
+    resolved = _resolve(client, run, result.resolutions, now)
+    mandates = _act_on_mandates(client, result, schedules, as_of)
+    logged, already = _log_findings(client, run, result.findings, inputs, now)
+    waiting_for = _waiting_for(result, inputs.coverage)
+    counts = {
+        **result.counts, "allocations": allocated, "unallocated": unallocated, "identified": identified,
+        "logged": len(logged), "already_logged": already, "resolved": len(resolved), "mandate_actions": mandates,
+        "waiting": len(result.waiting),
+    }
+    audit_record_many(client=client, actor=actor, events=_events(
+        client, run, inputs, result, logged, resolved, received, counts, waiting_for))
+    return {"counts": counts, "logged": len(logged), "already_logged": already, "resolved": len(resolved),
+            "waiting_for": waiting_for}
+
+
+# --- The run ------------------------------------------------------------------------------------
+
+
+def _email_supervisors(client: Client, run: ReconciliationRun) -> None:
+    """Tell the client's supervisors that a run failed; a mail error is logged, not raised."""
+    users = get_user_model().objects.filter(
+        pk__in=Membership.objects.filter(client=client, role=Role.SUPERVISOR).values("user"), is_active=True
+    ).exclude(email="")
+    recipients = sorted(users.values_list("email", flat=True))
+    if not recipients:
+        return
+    subject = f"Reconciliation of {client.code} as of {run.as_of.isoformat()} failed"
+    body = (
+        f"The reconciliation run {run.pk} of {client.name} ({client.code}) as of {run.as_of.isoformat()} failed:\n\n"
+        f"    {run.error}\n\n"
+        "Nothing of its work was kept: no allocation, status or discrepancy changed. "
+        "The next run tries again; `python manage.py reconcile --client "
+        f"{client.code} --as-of {run.as_of.isoformat()}` runs it by hand."
+    )
+    try:
+        EmailMessage(subject, body, to=recipients).send()
+    except Exception:  # the failure is on record in the run; a mail server down must not hide it
+        logger.exception("could not email the supervisors of %s about failed run %s", client.code, run.pk)
+
+
+def reconciliation_run(
+    *,
+    client: Client,
+    as_of: dt.date | None = None,
+    actor: Actor = RUN_ACTOR,
+    trigger: str = RunTrigger.NIGHTLY,
+    dry_run: bool = False,
+) -> RunOutcome:
+    """Reconcile the client as of a date (default: its today): read, match, write, or for a dry
+    run only read and match. Raises RunRefused while another run of the client works, and
+    RunFailed (after recording the run as failed and emailing the supervisors) if it fails."""
+    require_role(actor, client)
+    as_of = as_of or client_today(client)
+    phases: dict[str, float] = {}
+
+    def timed(name: str, work):
+        started = time.perf_counter()
+        value = work()
+        phases[name] = round(time.perf_counter() - started, 3)
+        return value
+
+    if dry_run:
+        with transaction.atomic():
+            inputs = timed("read", lambda: _read(client, as_of))
+            result = timed("match", lambda: matching.reconcile(**inputs.engine_kwargs()))
+            transaction.set_rollback(True)  # a dry run writes nothing, whatever happens
+        counts = {**result.counts, "waiting": len(result.waiting)}
+        return RunOutcome(run=None, result=result, counts=counts, phase_seconds=phases,
+                          waiting_for=_waiting_for(result, inputs.coverage))
+    with locks.reconciliation_lock_tried(client_id=client.pk) as had:
+        if not had:
+            raise RunRefused(
+                f"A reconciliation run of {client.code} is already in progress; this one was not started. "
+                "Try again when it has finished."
+            )
+        run = ReconciliationRun.objects.create(
+            client=client, as_of=as_of, trigger=trigger, status=RunStatus.RUNNING, started_at=timezone.now(),
+            started_by=None if isinstance(actor, str) else actor,
+        )
+        try:
+            with transaction.atomic():
+                inputs = timed("read", lambda: _read(client, as_of))
+                result = timed("match", lambda: matching.reconcile(**inputs.engine_kwargs()))
+                written = timed("write", lambda: _write(client, run, actor, inputs, result, as_of))
+                ReconciliationRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.SUCCEEDED, finished_at=timezone.now(), counts=written["counts"],
+                    phase_seconds=phases, waiting_for=written["waiting_for"],
+                )
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            ReconciliationRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, finished_at=timezone.now(), error=error[:5000], phase_seconds=phases,
+            )
+            run.refresh_from_db()
+            _email_supervisors(client, run)
+            raise RunFailed(
+                f"Reconciliation run {run.pk} of {client.code} as of {as_of.isoformat()} failed ({error}); "
+                "nothing of it was kept.", run=run,
+            ) from exc
+    run.refresh_from_db()
+    return RunOutcome(
+        run=run, result=result, counts=written["counts"], phase_seconds=phases, logged=written["logged"],
+        resolved=written["resolved"], already_logged=written["already_logged"], waiting_for=written["waiting_for"],
+    )
+
+
+def runs_summary_lines(outcome: RunOutcome) -> Iterable[str]:
+    """The summary of a run in lines of text, for the command and the logs."""
+    counts = outcome.counts
+    rules = ", ".join(f"{rule} {counts.get(f'matched_{rule}', 0)}" for rule in matching.RULES)
+    kinds = (matching.OVERPAYMENT, matching.UNDERPAYMENT, matching.DUPLICATE, matching.MISSING, matching.MISMATCH, matching.CHARGEBACK)
+    findings = ", ".join(f"{kind} {counts.get(f'findings_{kind}', 0)}" for kind in kinds)
+    yield f"payments in {counts.get('payments_in', 0)}, expected payments in {counts.get('expected_in', 0)}"
+    yield f"matched by rule: {rules}"
+    yield f"findings by kind: {findings}"
+    if outcome.run is not None:
+        yield (f"discrepancies: {outcome.logged} logged, {outcome.already_logged} already logged, "
+               f"{outcome.resolved} resolved")
+    else:
+        yield f"findings in all: {len(outcome.result.findings)}, resolutions: {len(outcome.result.resolutions)} (dry run: nothing written)"
+    if outcome.waiting_for:
+        waiting = ", ".join(f"{w['account']} (statements through {w['through'] or 'none'})" for w in outcome.waiting_for)
+        yield f"missing held back, waiting for statements of: {waiting}"
+    else:
+        yield "waiting for no statements"
+    yield "time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in outcome.phase_seconds.items())
