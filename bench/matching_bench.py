@@ -52,7 +52,7 @@ CASES = [
     ("currency", 2, 1, 1),  # reference, in EUR for a USD payment (due in three days): not settled
     ("account", 3, 1, 1),  # reference, from an account other than the customer's on file
     ("unidentified", 2, 0, 1),  # no reference, an unknown account: nobody to settle
-    ("reversal", 4, 1, 2),  # paid (allocated before the run), then reversed (return AC04)
+    ("reversal", 4, 1, 2),  # paid 10-14 days ago (allocated before the run), reversed 3 days later (AC04)
 ]
 CUSTOMERS_PER_BLOCK = sum(count for _, count, _, _ in CASES)
 assert sum(count * e for _, count, e, _ in CASES) == BLOCK == sum(count * r for _, count, _, r in CASES)
@@ -186,7 +186,9 @@ def write_data(folder: Path, client: Client, payment_import: PaymentImport, bloc
                 if case == "currency":
                     first_due = AS_OF + dt.timedelta(days=3)
                 elif case == "reversal":
-                    first_due = AS_OF - dt.timedelta(days=20 + spread)
+                    # Paid inside the duplicate window plus the window after the due date (17 days
+                    # here): the run reads settled payments that recent, so it can reopen them.
+                    first_due = AS_OF - dt.timedelta(days=10 + spread % 5)
                 else:
                     first_due = AS_OF - dt.timedelta(days=10 + spread)
                 if case == "reference":
@@ -295,9 +297,8 @@ def _rss_mib() -> float:
 
 
 def _run(client_id: int) -> dict:
-    from reconciliation.services.runs import reconciliation_run
-
     from discrepancies.models import Discrepancy
+    from reconciliation.services.runs import reconciliation_run
 
     client = Client.objects.get(pk=client_id)
     before = _rss_mib()

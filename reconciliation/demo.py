@@ -64,7 +64,7 @@ ACME_CASES = [
      "paid in EUR"),
     ("DEMO-R08", ("CRM-1108", "Mia Garcia", "mia.garcia@example.com", "021000021 9990001112"), "140.00", -5,
      "paid from another account"),
-    ("DEMO-R09", ("CRM-1109", "Lucas Anderson", "lucas.anderson@example.com", "026009593 1112223334"), "220.00", -30,
+    ("DEMO-R09", ("CRM-1109", "Lucas Anderson", "lucas.anderson@example.com", "026009593 1112223334"), "220.00", -16,
      "paid by card, matched by hand, charged back"),
 ]
 STRANGER = ("Maria Gonzales", "091000019 4443332221")  # not Maria Gonzalez's account: an unknown payer
@@ -170,7 +170,7 @@ def _seed_acme(client: Client) -> int:
         return min(due[key].due_date + dt.timedelta(days=after), today)
 
     # The first statement: the card payment of DEMO-R09, which an agent then matched by hand.
-    start1, end1 = today - dt.timedelta(days=45), today - dt.timedelta(days=21)
+    start1, end1 = today - dt.timedelta(days=45), today - dt.timedelta(days=13)
     first = [Entry(txid="ACME-D-0001", amount="220.00", day=min(day("DEMO-R09"), end1), party=accounts["DEMO-R09"],
                    reference=ref("DEMO-R09"), remittance="Card payment")]
     content, closing = camt053(statement_id="ACME-STMT-1", sequence=1, account=ACME_ACCOUNT, start=start1,
