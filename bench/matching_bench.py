@@ -416,7 +416,8 @@ def bench_matching(scale):
         raise SystemExit(f"  the run failed: {first['error']}")
     phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in first["phase_seconds"].items())
     print(f"  reconciliation_run: {first['seconds']:.2f} s end to end ({phases}); "
-          f"logged {first['logged']:,}, resolved {first['resolved']:,}")
+          f"read {first['counts'].get('payments_in', 0):,} payments and {first['counts'].get('expected_in', 0):,} "
+          f"expected payments; logged {first['logged']:,}, resolved {first['resolved']:,}")
     print(f"  peak memory of the run's process: {first['peak']:,.0f} MiB "
           f"({first['peak'] - first['rss_before']:,.0f} MiB above the {first['rss_before']:,.0f} MiB before it)")
 
@@ -429,7 +430,8 @@ def bench_matching(scale):
     second, _ = _in_child(_run, client.pk)
     new = sum(second["discrepancies stored by kind"].values()) + sum(second["allocations stored by rule"].values())
     print(f"  the same data again: {second['seconds']:.2f} s (target < 2 s), logged {second['logged']}, "
-          f"new allocations and discrepancies {new}, audit events {sum(second['audit events by verb'].values())}")
+          f"new allocations and discrepancies {new}, audit events "
+          + (", ".join(f"{v} {n}" for v, n in sorted(second["audit events by verb"].items())) or "none"))
     quiet = second["logged"] == 0 and new == 0
 
     base_seconds, base_phases, base_allocations = baseline(client, first["audit events by verb"])
