@@ -31,7 +31,10 @@ Tolerance: |paid - due| <= max(tolerance_cents, due * tolerance_bp / 10_000).
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import NamedTuple
 
 # Allocation rules (Allocation.rule); "manual" and "manual_match" are written by people.
@@ -221,6 +224,10 @@ class Result:
     # Counts for the run's summary: payments_in, expected_in, matched_<rule>, settled, skipped
     # (fees, other debits, refunds) and findings_<kind>.
     counts: dict[str, int] = field(default_factory=dict)
+    # Expected payments (ids) this run leaves paid in full that were open before it (status paid),
+    # and settled ones a reversal left open again (status back to due / partially paid / overdue).
+    settled_expected: list[int] = field(default_factory=list)
+    reopened_expected: list[int] = field(default_factory=list)
 
 
 def reconcile(
@@ -234,4 +241,714 @@ def reconcile(
     coverage: list[Coverage],
 ) -> Result:
     """Match, and say what does not fit. See the module's docstring for the passes."""
-    raise NotImplementedError  # the engine lands with its tests
+    engine = _Engine(policy, expected, received, customers, settled, open_items, coverage)
+    return engine.run()
+
+
+# ----------------------------------------------------------------------------------------------
+# References in text
+
+_TOKEN = re.compile(r"[0-9A-Z]+")
+_MAX_SPAN = 8  # a reference is found across at most this many words of the text
+
+# Kinds of what a normalized reference names, kept in the low two bits of an index entry.
+_EXPECTED, _SCHEDULE, _CUSTOMER = 0, 1, 2
+
+
+def normalize_reference(text: str) -> str:
+    """A reference as the index keeps it: capitals and digits only ("acme 000123-03" -> "ACME00012303")."""
+    return "".join(_TOKEN.findall(text.upper()))
+
+
+class _References:
+    """Normalized references (scheduled payments', schedules' and customers' CRM references) in a
+    dict, and a scan of a text that looks each run of its words up once: no text is ever compared
+    with every reference."""
+
+    def __init__(self):
+        self.index: dict[str, int | tuple[int, ...]] = {}
+        self.first1: set[str] = set()
+        self.first2: set[str] = set()
+        self.max_len = 0
+
+    def add(self, reference: str, kind: int, target: int) -> None:
+        key = normalize_reference(reference)
+        if not key:
+            return
+        code = target * 4 + kind
+        entry = self.index.get(key)
+        if entry is None:
+            self.index[key] = code
+        elif isinstance(entry, int):
+            if entry != code:
+                self.index[key] = (entry, code)
+        elif code not in entry:
+            self.index[key] = (*entry, code)
+        self.first1.add(key[0])
+        if len(key) > 1:
+            self.first2.add(key[:2])
+        self.max_len = max(self.max_len, len(key))
+
+    def find(self, text: str) -> list[int]:
+        """Entries found in the text, in the order they appear: at each word, the longest run of
+        words whose letters and digits spell a reference wins, and the scan goes on after it."""
+        if not text or not self.index:
+            return []
+        tokens = _TOKEN.findall(text.upper())
+        found: list[int] = []
+        index, first1, first2, max_len = self.index, self.first1, self.first2, self.max_len
+        n = len(tokens)
+        i = 0
+        while i < n:
+            token = tokens[i]
+            if (token[:2] not in first2) if len(token) > 1 else (token not in first1):
+                i += 1
+                continue
+            best_end, best = 0, None
+            key = ""
+            j = i
+            while j < n and j - i < _MAX_SPAN:
+                key += tokens[j]
+                j += 1
+                if len(key) > max_len:
+                    break
+                entry = index.get(key)
+                if entry is not None:
+                    best_end, best = j, entry
+            if best is None:
+                i += 1
+                continue
+            if isinstance(best, int):
+                found.append(best)
+            else:
+                found.extend(best)
+            i = best_end
+        return found
+
+
+# ----------------------------------------------------------------------------------------------
+# Words
+
+
+def _money(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100:,}.{cents % 100:02d}"
+
+
+def _day(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat()
+
+
+def _name_words(name: str) -> set[str]:
+    return {word for word in _TOKEN.findall(name.upper()) if len(word) > 1}
+
+
+_SKIPPED_KINDS = frozenset({"fee", "debit", "refund"})
+_REVERSAL_KINDS = frozenset({"reversal", "chargeback"})
+# The open items that say why an expected payment is not settled: one at most per expected payment.
+BLOCKING = (MISSING, UNDERPAYMENT, CHARGEBACK)
+
+
+class _Engine:
+    def __init__(self, policy, expected, received, customers, settled, open_items, coverage):
+        self.policy = policy
+        self.result = Result()
+        # Expected payments in due order: an index into these lists is also their due order.
+        self.exp: list[Expected] = sorted(expected, key=lambda e: (e.due, e.id))
+        self.pos: dict[int, int] = {e.id: i for i, e in enumerate(self.exp)}
+        self.paid = [e.amount_paid for e in self.exp]
+        self.is_settled = [e.settled for e in self.exp]
+        self.matched_now: set[int] = set()  # got money from rules reference..customer_variance
+        self.touched: set[int] = set()
+        self.reopened: dict[int, tuple[Received, int]] = {}  # position -> (first reversal, payment)
+        self.paid_by: dict[int, list[tuple[int, int]]] = {}  # position -> [(payment id, value date)]
+
+        self.customers: dict[int, CustomerKey] = {}
+        self.owner_of_account: dict[str, int] = {}
+        for c in sorted(customers, key=lambda c: c.id):
+            self.customers[c.id] = c
+            if c.account_hash:
+                self.owner_of_account.setdefault(c.account_hash, c.id)
+
+        self.refs = _References()
+        self.by_customer: dict[int, list[int]] = {}
+        self.by_schedule: dict[int, list[int]] = {}
+        for i, e in enumerate(self.exp):
+            self.refs.add(e.reference, _EXPECTED, i)
+            self.by_customer.setdefault(e.customer_id, []).append(i)
+            if e.schedule_ref:
+                self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
+                self.by_schedule.setdefault(e.schedule_id, []).append(i)
+        for c in self.customers.values():
+            if c.external_ref:
+                self.refs.add(c.external_ref, _CUSTOMER, c.id)
+
+        # Allocations stored, per payment and per expected payment: [expected id, cents, value
+        # date, payer account hash, customer id, payment id], shared so that an undone one is
+        # seen by both.
+        self.rows_by_payment: dict[int, list[list]] = {}
+        self.rows_by_expected: dict[int, list[list]] = {}
+        merged: dict[tuple[int, int], list] = {}
+        for s in sorted(settled):
+            row = merged.get((s.payment_id, s.expected_id))
+            if row is None:
+                row = [s.expected_id, s.amount, s.value_date, s.payer_account_hash, s.customer_id, s.payment_id]
+                merged[(s.payment_id, s.expected_id)] = row
+                self.rows_by_payment.setdefault(s.payment_id, []).append(row)
+                self.rows_by_expected.setdefault(s.expected_id, []).append(row)
+            else:
+                row[1] += s.amount
+        self._payments_by_account: dict[str, list[int]] | None = None
+
+        self.open_fps: set[str] = set()
+        self.open_by_expected: dict[int, list[OpenItem]] = {}
+        for item in sorted(open_items):
+            self.open_fps.add(item.fingerprint)
+            if item.expected_id is not None and item.kind in BLOCKING:
+                self.open_by_expected.setdefault(item.expected_id, []).append(item)
+        self.resolved: set[str] = set()
+        self.new_fps: set[str] = set()
+
+        through: dict[str, int] = {}
+        for c in coverage:
+            through[c.account] = min(through.get(c.account, c.through), c.through)
+        self.coverage = sorted(through.items())
+
+        self.received = sorted(received, key=lambda r: (r.value_date, r.id))
+        self.payment: dict[int, Received] = {}
+        self.left: dict[int, int] = {}
+        self.customer_of: dict[int, int | None] = {}
+        self.how: dict[int, str] = {}
+        self.found: dict[int, list[int]] = {}  # payment id -> index entries found in its text
+        self.stopped: set[int] = set()  # a duplicate or mismatch: no further pass
+        self.matched: set[int] = set()  # allocated by one of the first three passes
+        self.first_rule: dict[int, str] = {}
+        self.overpaid: set[int] = set()  # an overpayment finding made for it
+        self.suggest_index: dict[str, list[int]] | None = None
+
+    # ---------------------------------------------------------------- helpers
+
+    def tol(self, cents: int) -> int:
+        return max(self.policy.tolerance_cents, cents * self.policy.tolerance_bp // 10_000)
+
+    def outstanding(self, i: int) -> int:
+        return self.exp[i].amount_due - self.paid[i]
+
+    def add_finding(self, finding: Finding) -> None:
+        if finding.fingerprint in self.open_fps or finding.fingerprint in self.new_fps:
+            return
+        self.new_fps.add(finding.fingerprint)
+        self.result.findings.append(finding)
+
+    def resolve(self, item: OpenItem, reason: str, payment_ids: tuple[int, ...]) -> None:
+        if item.fingerprint in self.resolved:
+            return
+        self.resolved.add(item.fingerprint)
+        self.result.resolutions.append(Resolution(item.fingerprint, reason, payment_ids))
+
+    def entries(self, pid: int) -> list[int]:
+        found = self.found.get(pid)
+        if found is None:
+            found = self.found[pid] = self.refs.find(self.payment[pid].text)
+        return found
+
+    def identify(self, pid: int) -> int | None:
+        """The payer: the customer the import named, the owner of the payer's account, or the
+        customer whose CRM reference the text quotes (first one); None when none of these."""
+        if pid in self.customer_of:
+            return self.customer_of[pid]
+        p = self.payment[pid]
+        customer, how = None, ""
+        if p.customer_id is not None:
+            customer, how = p.customer_id, "the customer named on the payment"
+        elif p.payer_account_hash and p.payer_account_hash in self.owner_of_account:
+            customer, how = self.owner_of_account[p.payer_account_hash], "payer account on file"
+        else:
+            for code in self.entries(pid):
+                if code & 3 == _CUSTOMER:
+                    customer = code >> 2
+                    how = f"customer reference {self.customers[customer].external_ref} in the remittance text"
+                    break
+        self.customer_of[pid] = customer
+        self.how[pid] = how
+        if customer is not None and p.customer_id is None:
+            self.result.identified[pid] = customer
+        return customer
+
+    def name_customer(self, pid: int, customer: int) -> None:
+        """A reference match names the payer when nothing else did."""
+        if self.identify(pid) is None:
+            self.customer_of[pid] = customer
+            self.how[pid] = "reference"
+            self.result.identified[pid] = customer
+
+    def allocate(self, pid: int, i: int, amount: int, rule: str, explanation: str) -> None:
+        p, e = self.payment[pid], self.exp[i]
+        self.result.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
+        self.paid[i] += amount
+        self.left[pid] -= amount
+        self.touched.add(i)
+        if rule != CREDIT:
+            self.matched_now.add(i)
+            self.matched.add(pid)
+        self.first_rule.setdefault(pid, rule)
+        self.is_settled[i] = self.outstanding(i) <= self.tol(e.amount_due)
+        self.paid_by.setdefault(i, []).append((pid, p.value_date))
+        row = [e.id, amount, p.value_date, p.payer_account_hash, self.customer_of.get(pid), pid]
+        self.rows_by_expected.setdefault(e.id, []).append(row)
+        self.rows_by_payment.setdefault(pid, []).append(row)
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self) -> Result:
+        payments, reversals, skipped = [], [], 0
+        for r in self.received:
+            if r.kind in _SKIPPED_KINDS:
+                skipped += 1
+            elif r.amount < 0 and (r.kind in _REVERSAL_KINDS or r.return_code):
+                reversals.append(r)
+            elif r.amount > 0 and r.kind not in _REVERSAL_KINDS and r.unallocated > 0:
+                self.payment[r.id] = r
+                self.left[r.id] = r.unallocated
+                payments.append(r.id)
+            elif r.amount <= 0:
+                skipped += 1
+        # Money of an earlier run (allocated before, or held as credit): only the credit pass.
+        held = {pid for pid in payments if pid in self.rows_by_payment or f"overpayment:{pid}" in self.open_fps}
+        fresh = [pid for pid in payments if pid not in held]
+
+        for r in reversals:
+            self.reverse(r)
+        for pid in fresh:
+            self.by_reference(pid)
+        for pid in fresh:
+            if pid not in self.matched and pid not in self.stopped:
+                self.by_customer_amount(pid)
+        for pid in fresh:
+            if pid not in self.matched and pid not in self.stopped:
+                self.by_customer_variance(pid)
+        for pid in payments:
+            if pid not in self.stopped and self.left[pid] > 0:
+                self.by_credit(pid, pid in held)
+        for pid in payments:
+            self.leftover(pid, pid in held)
+        self.sweep()
+        self.summarize(payments, reversals, skipped)
+        return self.result
+
+    # ---------------------------------------------------------------- reversals
+
+    def original_of(self, r: Received) -> int | None:
+        """The payment a reversal takes back when the import did not link it: the latest payment
+        allocated exactly |amount| (else at least that) from the same payer account, quoting one
+        of the references in the reversal's text when it quotes any."""
+        if self._payments_by_account is None:
+            self._payments_by_account = {}
+            for pid, rows in self.rows_by_payment.items():
+                if rows[0][3]:
+                    self._payments_by_account.setdefault(rows[0][3], []).append(pid)
+        refs = {self.exp[code >> 2].id for code in self.refs.find(r.text) if code & 3 == _EXPECTED}
+        if r.payer_account_hash:
+            candidates = set(self._payments_by_account.get(r.payer_account_hash, ()))
+            if refs:
+                candidates = {pid for pid in candidates if any(row[0] in refs for row in self.rows_by_payment[pid])}
+        elif refs:
+            candidates = {row[5] for eid in refs for row in self.rows_by_expected.get(eid, ())}
+        else:
+            return None
+        amount = -r.amount
+        best, best_key = None, None
+        for pid in candidates:
+            rows = [row for row in self.rows_by_payment.get(pid, ()) if row[1] > 0]
+            total = sum(row[1] for row in rows)
+            if total < amount or not rows:
+                continue
+            key = (total == amount, max(row[2] for row in rows), pid)
+            if best_key is None or key > best_key:
+                best, best_key = pid, key
+        return best
+
+    def reverse(self, r: Received) -> None:
+        original = r.reverses if r.reverses is not None else self.original_of(r)
+        rows = [row for row in self.rows_by_payment.get(original, ()) if row[1] > 0] if original is not None else []
+
+        def newest_first(row):
+            i = self.pos.get(row[0])
+            return (self.exp[i].due if i is not None else -1, row[0])
+
+        amount = -r.amount
+        undone = []
+        for row in sorted(rows, key=newest_first, reverse=True):
+            if amount <= 0:
+                break
+            take = min(amount, row[1])
+            row[1] -= take
+            amount -= take
+            self.result.unallocations.append(Unallocation(original, row[0], take, r.id))
+            undone.append(row[0])
+            i = self.pos.get(row[0])
+            if i is None:
+                continue
+            self.paid[i] -= take
+            self.touched.add(i)
+            was = self.is_settled[i]
+            self.is_settled[i] = self.outstanding(i) <= self.tol(self.exp[i].amount_due)
+            if was and not self.is_settled[i]:
+                self.reopened.setdefault(i, (r, original))
+            e = self.exp[i]
+            action = RETURN_CODE_ACTIONS.get(r.return_code)
+            if action and e.autopay:
+                self.result.mandate_actions.append(MandateAction(e.schedule_id, e.id, action, r.return_code, r.id))
+        if not undone:
+            what = f"payment {original}" if original is not None else "no payment found"
+            self.add_finding(Finding(
+                CHARGEBACK, f"chargeback:{r.id}",
+                f"{r.kind.capitalize()} of {_money(-r.amount)} {r.currency} on {_day(r.value_date)} "
+                f"({what}) takes back nothing allocated",
+                r.currency, None, r.amount, None, r.customer_id,
+                (r.id,) if original is None else (r.id, original), return_code=r.return_code,
+            ))
+
+    # ---------------------------------------------------------------- pass 1: reference
+
+    def by_reference(self, pid: int) -> None:
+        p = self.payment[pid]
+        quoted: list[int] = []
+        schedules: list[int] = []
+        for code in self.entries(pid):
+            kind, target = code & 3, code >> 2
+            if kind == _EXPECTED and target not in quoted:
+                quoted.append(target)
+            elif kind == _SCHEDULE and target not in schedules:
+                schedules.append(target)
+        if not quoted and not schedules:
+            return
+        in_schedules = [i for s in schedules for i in self.by_schedule.get(s, ())]
+        if not any(self.exp[i].currency == p.currency for i in quoted + in_schedules):
+            i = (quoted or in_schedules)[0]
+            e = self.exp[i]
+            self.stopped.add(pid)
+            self.add_finding(Finding(
+                MISMATCH, f"mismatch:currency:{pid}",
+                f"Payment {pid} of {_money(p.amount)} {p.currency} quotes {e.reference}, due in {e.currency}: not settled",
+                p.currency, e.amount_due, p.amount, None, e.customer_id, (pid,), mismatch_field="currency",
+            ))
+            return
+        quoted = sorted(i for i in quoted if self.exp[i].currency == p.currency)
+        targets = [i for i in quoted if not self.is_settled[i]]
+        schedule_open: dict[int, list[int]] = {}
+        for s in schedules:
+            opened = [i for i in self.by_schedule.get(s, ()) if self.exp[i].currency == p.currency and not self.is_settled[i]]
+            if opened:
+                schedule_open[s] = opened
+                if opened[0] not in targets:
+                    targets.append(opened[0])
+        if not targets:
+            if quoted:
+                self.settled_reference(pid, quoted[0])
+            return
+        targets.sort()
+        self.name_customer(pid, self.exp[targets[0]].customer_id)
+        before = self.left[pid]
+        due_total = 0
+        done = []
+        for i in targets:
+            if self.left[pid] <= 0:
+                break
+            due_total += self.outstanding(i)
+            done.append(i)
+            self.allocate(pid, i, min(self.left[pid], self.outstanding(i)), REFERENCE, self.reference_words(i, schedules))
+        # A schedule's reference settles its next open payments too while the money covers them.
+        for _, opened in sorted(schedule_open.items()):
+            for i in opened[1:]:
+                if i in targets:
+                    continue
+                rest = self.outstanding(i)
+                if self.left[pid] <= 0 or self.left[pid] < rest - self.tol(rest):
+                    break
+                due_total += rest
+                done.append(i)
+                self.allocate(pid, i, min(self.left[pid], rest), REFERENCE, self.reference_words(i, schedules))
+        allocated_to = [self.exp[i] for i in sorted(done)]
+        if before - due_total > self.tol(due_total):
+            self.overpayment(pid, before, due_total, allocated_to)
+        # From another account than the customer's on file: settled, and a review item.
+        mine = self.customers.get(allocated_to[0].customer_id) if allocated_to else None
+        if p.payer_account_hash and mine is not None and mine.account_hash and mine.account_hash != p.payer_account_hash:
+            owner = self.owner_of_account.get(p.payer_account_hash)
+            whose = f"customer {owner}'s account" if owner is not None and owner != mine.id else "an account not on file"
+            self.add_finding(Finding(
+                MISMATCH, f"mismatch:account:{pid}",
+                f"Payment {pid} for {', '.join(e.reference for e in allocated_to)} came from {whose}, "
+                f"not {mine.name}'s account on file: settled, for review",
+                p.currency, None, p.amount, allocated_to[0].id, mine.id, (pid,),
+                mismatch_field="account", low_priority=True,
+            ))
+
+    def reference_words(self, i: int, schedules: list[int]) -> str:
+        e = self.exp[i]
+        if e.schedule_id in schedules and e.schedule_ref:
+            return (f"matched by schedule reference {e.schedule_ref} in the remittance text: "
+                    f"{e.reference} due {_day(e.due)}")
+        return f"matched by reference {e.reference} in the remittance text"
+
+    def settled_reference(self, pid: int, i: int) -> None:
+        """A payment quoting only references already settled: a duplicate when it comes from the
+        payer who settled it inside the duplicate window, a mismatch when it comes from another
+        customer's account on file; otherwise the reference is stale and the next passes try."""
+        p, e = self.payment[pid], self.exp[i]
+        owner = self.owner_of_account.get(p.payer_account_hash) if p.payer_account_hash else None
+        if owner is not None and owner != e.customer_id:
+            self.stopped.add(pid)
+            self.add_finding(Finding(
+                MISMATCH, f"mismatch:account:{pid}",
+                f"Payment {pid} of {_money(p.amount)} quotes {e.reference}, already settled, "
+                f"from another customer's account on file (customer {owner}): not settled",
+                p.currency, e.amount_due, p.amount, e.id, e.customer_id, (pid,), mismatch_field="account",
+            ))
+            return
+        payer = self.identify(pid)
+        if payer is None:
+            payer = e.customer_id
+        window = self.policy.duplicate_window
+        firsts = sorted(
+            (row[2], row[5]) for row in self.rows_by_expected.get(e.id, ())
+            if row[1] > 0 and row[5] != pid
+            and ((p.payer_account_hash and row[3] == p.payer_account_hash) or row[4] == payer)
+            and abs(p.value_date - row[2]) <= window
+        )
+        if not firsts:
+            return
+        value_date, first = firsts[0]
+        self.stopped.add(pid)
+        self.add_finding(Finding(
+            DUPLICATE, f"duplicate:{pid}",
+            f"Payment {pid} of {_money(p.amount)} {p.currency} on {_day(p.value_date)} quotes {e.reference}, "
+            f"already settled by payment {first} on {_day(value_date)}",
+            p.currency, e.amount_due, p.amount, e.id, e.customer_id, (pid, first),
+        ))
+
+    def overpayment(self, pid: int, paid: int, due: int, what: list[Expected]) -> None:
+        p = self.payment[pid]
+        self.overpaid.add(pid)
+        refs = ", ".join(e.reference for e in what)
+        self.add_finding(Finding(
+            OVERPAYMENT, f"overpayment:{pid}",
+            f"Payment {pid} of {_money(paid)} {p.currency} for {refs} ({_money(due)} due): "
+            f"{_money(paid - due)} more, held as credit",
+            p.currency, due, paid, what[0].id if what else None, self.customer_of.get(pid), (pid,),
+        ))
+
+    # ---------------------------------------------------------------- pass 2: customer + amount
+
+    def open_of(self, customer: int, currency: str, last_due: int) -> list[int]:
+        """The customer's open expected payments in the currency, due up to last_due, oldest first."""
+        out = []
+        exp, is_settled = self.exp, self.is_settled
+        for i in self.by_customer.get(customer, ()):
+            e = exp[i]
+            if e.due > last_due:
+                break
+            if not is_settled[i] and e.currency == currency:
+                out.append(i)
+        return out
+
+    def by_customer_amount(self, pid: int) -> None:
+        customer = self.identify(pid)
+        if customer is None:
+            return
+        p = self.payment[pid]
+        amount, vd = self.left[pid], p.value_date
+        before, after = self.policy.window_before, self.policy.window_after
+        candidates = self.open_of(customer, p.currency, vd + before)
+        for s in range(len(candidates)):
+            total = 0
+            for k in range(s, len(candidates)):
+                total += self.outstanding(candidates[k])
+                if total - self.tol(total) > amount:
+                    break
+                if abs(amount - total) <= self.tol(total) and vd <= self.exp[candidates[k]].due + after:
+                    how = self.how[pid]
+                    for i in candidates[s:k + 1]:
+                        e = self.exp[i]
+                        words = f"matched by {how} and amount {_money(e.amount_due)} due {_day(e.due)}"
+                        self.allocate(pid, i, min(self.left[pid], self.outstanding(i)), CUSTOMER_AMOUNT, words)
+                    return
+
+    # ---------------------------------------------------------------- pass 3: customer + window
+
+    def by_customer_variance(self, pid: int) -> None:
+        customer = self.identify(pid)
+        if customer is None:
+            return
+        p = self.payment[pid]
+        vd = p.value_date
+        after = self.policy.window_after
+        for i in self.open_of(customer, p.currency, vd + self.policy.window_before):
+            e = self.exp[i]
+            if vd > e.due + after:
+                continue
+            before = self.left[pid]
+            rest = self.outstanding(i)
+            words = (f"matched by {self.how[pid]} within the payment window of {e.reference} due {_day(e.due)}: "
+                     f"paid {_money(before)} against {_money(rest)} outstanding")
+            self.allocate(pid, i, min(before, rest), CUSTOMER_VARIANCE, words)
+            if before - rest > self.tol(rest):
+                self.overpayment(pid, before, rest, [e])
+            return
+
+    # ---------------------------------------------------------------- pass 4: credit
+
+    def by_credit(self, pid: int, held: bool) -> None:
+        customer = self.identify(pid)
+        if customer is None:
+            return
+        p = self.payment[pid]
+        for i in self.open_of(customer, p.currency, self.policy.as_of):
+            if self.left[pid] <= 0:
+                break
+            e = self.exp[i]
+            words = (f"applied from the customer's credit (payment {pid} of {_day(p.value_date)}) "
+                     f"to {e.reference} due {_day(e.due)}")
+            self.allocate(pid, i, min(self.left[pid], self.outstanding(i)), CREDIT, words)
+        fingerprint = f"overpayment:{pid}"
+        if held and self.left[pid] == 0 and fingerprint in self.open_fps:
+            self.resolve(OpenItem(fingerprint, OVERPAYMENT, None, (pid,)), "the credit was applied in full", (pid,))
+
+    def leftover(self, pid: int, held: bool) -> None:
+        left = self.left[pid]
+        if left <= 0 or pid in self.stopped:
+            return
+        p = self.payment[pid]
+        customer = self.identify(pid)
+        if customer is not None:
+            self.result.credits.append((customer, pid, left))
+            if not held and pid not in self.matched and pid not in self.overpaid:
+                name = self.customers[customer].name if customer in self.customers else f"customer {customer}"
+                applied = p.unallocated - left
+                more = f" after {_money(applied)} applied to what is due" if applied else ""
+                self.overpaid.add(pid)
+                self.add_finding(Finding(
+                    OVERPAYMENT, f"overpayment:{pid}",
+                    f"Payment {pid} of {_money(p.amount)} {p.currency} from {name}: nothing due{more}; "
+                    f"{_money(left)} held as credit",
+                    p.currency, applied, p.unallocated, None, customer, (pid,),
+                ))
+            return
+        if held or pid in self.matched:
+            return
+        self.add_finding(Finding(
+            MISMATCH, f"mismatch:payer:{pid}",
+            f"Payment {pid} of {_money(p.amount)} {p.currency} on {_day(p.value_date)} from "
+            f"{p.payer_name or 'an unnamed payer'}: payer not identified",
+            p.currency, None, p.amount, None, None, (pid,),
+            mismatch_field="payer", suggestions=self.suggest(p.payer_name),
+        ))
+
+    def suggest(self, name: str) -> tuple[int, ...]:
+        """Up to three customers whose names share the most (and the rarest) words with the
+        payer's name, then by difflib's ratio, then by id."""
+        if self.suggest_index is None:
+            self.suggest_index = {}
+            for c in self.customers.values():
+                for word in _name_words(c.name):
+                    self.suggest_index.setdefault(word, []).append(c.id)
+        scores: dict[int, float] = {}
+        for word in _name_words(name):
+            ids = self.suggest_index.get(word, ())
+            for cid in ids:
+                scores[cid] = scores.get(cid, 0.0) + 1.0 / len(ids)
+        if not scores:
+            return ()
+        short = sorted(scores, key=lambda cid: (-scores[cid], cid))[:10]
+        wanted = " ".join(sorted(_name_words(name)))
+
+        def ratio(cid):
+            have = " ".join(sorted(_name_words(self.customers[cid].name)))
+            return round(difflib.SequenceMatcher(None, wanted, have).ratio(), 6)
+
+        return tuple(sorted(short, key=lambda cid: (-round(scores[cid], 9), -ratio(cid), cid))[:3])
+
+    # ---------------------------------------------------------------- expected payments
+
+    def sweep(self) -> None:
+        """Every expected payment: settled ones resolve what was open on them; an open one past
+        grace has exactly one open item (the one it had, or a new one) saying why."""
+        policy = self.policy
+        result = self.result
+        for i, e in enumerate(self.exp):
+            items = [it for it in self.open_by_expected.get(e.id, ()) if it.fingerprint not in self.resolved]
+            if self.is_settled[i]:
+                if i in self.touched and not e.settled or i in self.reopened:
+                    result.settled_expected.append(e.id)
+                if items:
+                    by = self.paid_by.get(i, [])
+                    if by:
+                        reason = "paid in full by " + ", ".join(f"payment {pid} on {_day(vd)}" for pid, vd in by)
+                    else:
+                        reason = "paid in full"
+                    for it in items:
+                        self.resolve(it, reason, tuple(pid for pid, _ in by))
+                continue
+            if e.settled:
+                result.reopened_expected.append(e.id)
+            past_grace = e.due + policy.grace_days < policy.as_of
+            if i in self.reopened:
+                if not items:
+                    r, original = self.reopened[i]
+                    self.add_finding(Finding(
+                        CHARGEBACK, f"chargeback:{e.id}:{r.id}",
+                        f"{e.reference} due {_day(e.due)} is open again: {r.kind} {r.id} of "
+                        f"{_money(-r.amount)} on {_day(r.value_date)}"
+                        + (f", return code {r.return_code}" if r.return_code else ""),
+                        e.currency, e.amount_due, self.paid[i], e.id, e.customer_id,
+                        (r.id, original),
+                        return_code=r.return_code,
+                    ))
+            elif self.paid[i] > 0 and (i in self.matched_now or past_grace):
+                if items and all(it.kind == MISSING for it in items):
+                    for it in items:
+                        self.resolve(it, f"partly paid: {_money(self.paid[i])} of {_money(e.amount_due)}",
+                                     tuple(pid for pid, _ in self.paid_by.get(i, ())))
+                    items = []
+                if not items:
+                    self.add_finding(Finding(
+                        UNDERPAYMENT, f"underpayment:{e.id}:{self.paid[i]}",
+                        f"{e.reference} due {_day(e.due)}: {_money(self.paid[i])} of "
+                        f"{_money(e.amount_due)} {e.currency} paid, {_money(self.outstanding(i))} short",
+                        e.currency, e.amount_due, self.paid[i], e.id, e.customer_id,
+                        tuple(pid for pid, _ in self.paid_by.get(i, ())),
+                    ))
+            elif past_grace and not items:
+                needed = e.due + policy.grace_days
+                short = tuple(account for account, through in self.coverage if through < needed)
+                if not self.coverage or short:
+                    result.waiting.append(Waiting(e.id, short))
+                    continue
+                self.add_finding(Finding(
+                    MISSING, f"missing:{e.id}",
+                    f"{e.reference} due {_day(e.due)}: {_money(self.outstanding(i))} {e.currency} not received "
+                    f"by {_day(needed)} (grace {policy.grace_days} days)",
+                    e.currency, e.amount_due, self.paid[i], e.id, e.customer_id, (),
+                ))
+
+    def summarize(self, payments: list[int], reversals: list[Received], skipped: int) -> None:
+        result = self.result
+        counts = {"payments_in": len(self.received), "expected_in": len(self.exp)}
+        for rule in RULES:
+            counts[f"matched_{rule}"] = 0
+        for rule in self.first_rule.values():
+            counts[f"matched_{rule}"] += 1
+        counts["settled"] = len(result.settled_expected)
+        counts["reopened"] = len(result.reopened_expected)
+        counts["reversals"] = len(reversals)
+        for kind in (OVERPAYMENT, UNDERPAYMENT, DUPLICATE, MISSING, MISMATCH, CHARGEBACK):
+            counts[f"findings_{kind}"] = 0
+        for finding in result.findings:
+            counts[f"findings_{finding.kind}"] += 1
+        counts["resolved"] = len(result.resolutions)
+        counts["waiting"] = len(result.waiting)
+        counts["skipped"] = skipped
+        counts["unallocated"] = sum(1 for pid in payments if self.left[pid] > 0)
+        result.counts = counts
