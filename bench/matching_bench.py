@@ -19,6 +19,7 @@ import os
 import resource
 import tempfile
 import time
+import traceback
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -305,7 +306,10 @@ def _run(client_id: int) -> dict:
     audit_before = AuditEvent.objects.filter(client=client).aggregate(last=Max("seq"))["last"] or 0
     last_allocation = Allocation.objects.filter(client=client).aggregate(last=Max("id"))["last"] or 0
     start = time.perf_counter()
-    outcome = reconciliation_run(client=client, as_of=AS_OF, actor=ACTOR, trigger="command", dry_run=False)
+    try:
+        outcome = reconciliation_run(client=client, as_of=AS_OF, actor=ACTOR, trigger="command", dry_run=False)
+    except Exception as exc:  # noqa: BLE001 - told by the parent; an exception may not pickle
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"}
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = outcome.result
@@ -413,7 +417,7 @@ def bench_matching(scale):
 
     first, _ = _in_child(_run, client.pk)
     if first["status"] != "succeeded":
-        raise SystemExit(f"  the run failed: {first['error']}")
+        raise SystemExit(f"matching: the run failed: {first['error']}")
     phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in first["phase_seconds"].items())
     print(f"  reconciliation_run: {first['seconds']:.2f} s end to end ({phases}); "
           f"read {first['counts'].get('payments_in', 0):,} payments and {first['counts'].get('expected_in', 0):,} "
@@ -428,11 +432,16 @@ def bench_matching(scale):
     print("  audit events of the run: " + ", ".join(f"{v} {n:,}" for v, n in sorted(first["audit events by verb"].items())))
 
     second, _ = _in_child(_run, client.pk)
+    if second["status"] != "succeeded":
+        raise SystemExit(f"matching: the second run failed: {second['error']}")
     new = sum(second["discrepancies stored by kind"].values()) + sum(second["allocations stored by rule"].values())
     print(f"  the same data again: {second['seconds']:.2f} s (target < 2 s), logged {second['logged']}, "
           f"new allocations and discrepancies {new}, audit events "
           + (", ".join(f"{v} {n}" for v, n in sorted(second["audit events by verb"].items())) or "none"))
     quiet = second["logged"] == 0 and new == 0
+    if not quiet:
+        print("    logged again: " + ", ".join(f"{k} {n:,}" for k, n in sorted(second["discrepancies stored by kind"].items()))
+              + "; allocated again: " + (", ".join(f"{k} {n:,}" for k, n in sorted(second["allocations stored by rule"].items())) or "nothing"))
 
     base_seconds, base_phases, base_allocations = baseline(client, first["audit events by verb"])
     report_line = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in base_phases.items())
