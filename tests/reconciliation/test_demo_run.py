@@ -56,10 +56,13 @@ def test_the_nightly_run_over_the_demo_finds_every_kind():
     assert kinds_on("DEMO-R05") == {"duplicate"}
     assert kinds_on("DEMO-R06") == {"missing"}
     assert kinds_on("DEMO-R09") == {"chargeback"}
-    assert found.get(scheduled_payment=_payment_of(acme, "DEMO-R07")).mismatch_field == "currency"
-    assert found.get(scheduled_payment=_payment_of(acme, "DEMO-R08")).mismatch_field == "account_number"
-    stranger = Payment.objects.get(client=acme, bank_transaction_id="ACME-D-0109")
-    assert found.get(kind="mismatch", payments=stranger).mismatch_field == "payer"
+    # One mismatch of each field the run checks, each on the payment that shows it.
+    for bank_transaction_id, field in (("ACME-D-0107", "currency"), ("ACME-D-0108", "account_number"),
+                                       ("ACME-D-0109", "payer")):
+        payment = Payment.objects.get(client=acme, bank_transaction_id=bank_transaction_id)
+        assert found.get(payments=payment).mismatch_field == field
+    assert found.get(mismatch_field="account_number").scheduled_payment == _payment_of(acme, "DEMO-R08")
+    assert "Maria Gonzalez" in found.get(mismatch_field="payer").summary  # the suggested customer
 
     # Clean matches: by reference, and by the payer's account and the amount; nothing logged on them.
     for schedule_ref, rule in (("DEMO-R01", "reference"), ("DEMO-R02", "customer_amount")):
