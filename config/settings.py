@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
     "reminders-hourly": {"task": "schedules.tasks.send_reminders", "schedule": crontab(minute=5)},
     "schedules-nightly": {"task": "schedules.tasks.run_nightly_where_due", "schedule": crontab(minute=0)},
     "discrepancies-sla-sweep": {"task": "discrepancies.tasks.sla_sweep", "schedule": crontab(minute="*/15")},
+    # Each client once per local date, from 02:00 its time (reconciliation.tasks.NIGHTLY_LOCAL_TIME).
+    "reconciliation-nightly": {"task": "reconciliation.tasks.reconcile_due_clients", "schedule": crontab(minute="*/15")},
 }
 
 # Content-Security-Policy: no inline script anywhere, our own files only.

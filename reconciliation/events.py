@@ -24,7 +24,8 @@ RUN_ACTOR = "system:reconciliation"
 RUN_COUNT_WORDS = (
     ("payments_in", "payments in"), ("expected_in", "expected payments in"), ("allocations", "allocations"),
     ("settled", "settled"), ("logged", "discrepancies logged"), ("already_logged", "already logged"),
-    ("resolved", "resolved"), ("unallocated", "allocations taken back"), ("waiting", "held back for statements"),
+    ("resolved", "resolved"), ("taken_back", "allocations taken back"), ("unallocated", "payments left unallocated"),
+    ("waiting", "held back for statements"),
 )
 
 

@@ -432,6 +432,10 @@ class _Engine:
     def tol(self, cents: int) -> int:
         return max(self.policy.tolerance_cents, cents * self.policy.tolerance_bp // 10_000)
 
+    def paid_in_full(self, i: int) -> bool:
+        """Paid, and short by no more than the tolerance."""
+        return self.paid[i] > 0 and self.outstanding(i) <= self.tol(self.exp[i].amount_due)
+
     def outstanding(self, i: int) -> int:
         return self.exp[i].amount_due - self.paid[i]
 
@@ -493,7 +497,7 @@ class _Engine:
             self.matched_now.add(i)
             self.matched.add(pid)
         self.first_rule.setdefault(pid, rule)
-        self.is_settled[i] = self.outstanding(i) <= self.tol(e.amount_due)
+        self.is_settled[i] = self.paid_in_full(i)
         self.paid_by.setdefault(i, []).append((pid, p.value_date))
         row = [e.id, amount, p.value_date, p.payer_account_hash, self.customer_of.get(pid), pid]
         self.rows_by_expected.setdefault(e.id, []).append(row)
@@ -502,9 +506,11 @@ class _Engine:
     # ---------------------------------------------------------------- the run
 
     def run(self) -> Result:
-        payments, reversals, skipped = [], [], 0
+        payments, reversals, skipped, later = [], [], 0, 0
         for r in self.received:
-            if r.kind in _SKIPPED_KINDS:
+            if r.value_date > self.policy.as_of:
+                later += 1
+            elif r.kind in _SKIPPED_KINDS:
                 skipped += 1
             elif r.amount < 0 and (r.kind in _REVERSAL_KINDS or r.return_code):
                 reversals.append(r)
@@ -534,7 +540,7 @@ class _Engine:
         for pid in payments:
             self.leftover(pid, pid in held)
         self.sweep()
-        self.summarize(payments, reversals, skipped)
+        self.summarize(payments, reversals, skipped, later)
         return self.result
 
     # ---------------------------------------------------------------- reversals
@@ -593,7 +599,7 @@ class _Engine:
             self.paid[i] -= take
             self.touched.add(i)
             was = self.is_settled[i]
-            self.is_settled[i] = self.outstanding(i) <= self.tol(self.exp[i].amount_due)
+            self.is_settled[i] = self.paid_in_full(i)
             if was and not self.is_settled[i]:
                 self.reopened.setdefault(i, (r, original))
             e = self.exp[i]
@@ -933,7 +939,7 @@ class _Engine:
                     e.currency, e.amount_due, self.paid[i], e.id, e.customer_id, (),
                 ))
 
-    def summarize(self, payments: list[int], reversals: list[Received], skipped: int) -> None:
+    def summarize(self, payments: list[int], reversals: list[Received], skipped: int, later: int) -> None:
         result = self.result
         counts = {"payments_in": len(self.received), "expected_in": len(self.exp)}
         for rule in RULES:
@@ -950,5 +956,6 @@ class _Engine:
         counts["resolved"] = len(result.resolutions)
         counts["waiting"] = len(result.waiting)
         counts["skipped"] = skipped
+        counts["after_as_of"] = later
         counts["unallocated"] = sum(1 for pid in payments if self.left[pid] > 0)
         result.counts = counts

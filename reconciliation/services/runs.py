@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -78,9 +78,10 @@ logger = logging.getLogger(__name__)
 
 FETCH = 10_000  # rows per round trip of a streamed read
 CHUNK = 5_000  # values per IN (...) list
-# The kinds of money taken back that a run acts on (fees, other debits and refunds are the
-# client's own movements: nothing to match).
+# Money taken back that a run acts on: reversals and chargebacks, and any other debit with a
+# return code, except the client's own movements (fees, other debits, refunds: nothing to match).
 REVERSING_KINDS = (PaymentKind.REVERSAL, PaymentKind.CHARGEBACK)
+OWN_MOVEMENTS = (PaymentKind.FEE, PaymentKind.DEBIT, PaymentKind.REFUND)
 MISMATCH_FIELDS = {"currency": MismatchField.CURRENCY, "account": MismatchField.ACCOUNT_NUMBER, "payer": MismatchField.PAYER}
 # What a run's resolution of an item of this kind says in its resolution code.
 RESOLUTION_CODES = {matching.MISSING: "payment_located"}
@@ -198,9 +199,8 @@ _RECEIVED_COLUMNS = (
 def _money_in_sql(client: Client, as_of: dt.date, columns: str) -> tuple[str, list]:
     """Positive payments up to the run's date with an unallocated rest: their amount less what
     is allocated, what reversals took back and what was refunded of it as credit."""
-    rest = (
-        f"{_cents('p.amount')} - COALESCE(a.total, 0) - COALESCE(r.total, 0) - COALESCE(cr.total, 0)"
-    )
+    # SUM of bigints is numeric on PostgreSQL: the rest is cast back to whole cents.
+    rest = f"CAST({_cents('p.amount')} - COALESCE(a.total, 0) - COALESCE(r.total, 0) - COALESCE(cr.total, 0) AS BIGINT)"
     sql = (
         f"SELECT * FROM (SELECT {columns.format(value_date=_ordinal('p.value_date'), amount=_cents('p.amount'), rest=rest)} "  # noqa: S608
         f"FROM {_table(Payment)} p "
@@ -220,12 +220,13 @@ def _money_back_where(client: Client, as_of: dt.date) -> tuple[str, list]:
     allocation taken back for them and no chargeback item logged for them."""
     through = Discrepancy.payments.through
     sql = (
-        "p.client_id = %s AND p.amount < 0 AND p.kind IN (%s, %s) AND p.value_date <= %s "  # noqa: S608
+        "p.client_id = %s AND p.amount < 0 AND p.value_date <= %s "  # noqa: S608
+        "AND (p.kind IN (%s, %s) OR (p.return_code <> '' AND p.kind NOT IN (%s, %s, %s))) "
         f"AND NOT EXISTS (SELECT 1 FROM {_table(UndoneAllocation)} u WHERE u.client_id = %s AND u.reversal_id = p.id) "
         f"AND NOT EXISTS (SELECT 1 FROM {_table(through)} dp JOIN {_table(Discrepancy)} d ON d.id = dp.discrepancy_id "
         "WHERE dp.payment_id = p.id AND d.client_id = %s AND d.kind = %s)"
     )
-    return sql, [client.pk, *REVERSING_KINDS, as_of, client.pk, client.pk, matching.CHARGEBACK]
+    return sql, [client.pk, as_of, *REVERSING_KINDS, *OWN_MOVEMENTS, client.pk, client.pk, matching.CHARGEBACK]
 
 
 def _received_of(row) -> matching.Received:
@@ -301,10 +302,16 @@ def _read_open_items(client: Client) -> list[matching.OpenItem]:
 def _read_coverage(client: Client) -> list[matching.Coverage]:
     """How far each listed account's statements are in: through its latest statement's end, or,
     with a gap in the running numbers, through the day before the first gap's statement."""
+    # A statement that states no period (a CSV export) runs to its latest entry's value date.
+    last_entry = (
+        f"(SELECT MAX(p.value_date) FROM {_table(Payment)} p WHERE p.payment_import_id = s.payment_import_id "  # noqa: S608
+        "AND p.source_account = s.account)"
+    )
     sql = (
         "SELECT b.account, MAX(st.period_end), "  # noqa: S608
         "MIN(CASE WHEN st.sequence_gap THEN COALESCE(st.period_start, st.period_end) END) "
-        f"FROM {_table(BankAccount)} b LEFT JOIN (SELECT s.account, s.period_start, s.period_end, s.sequence_gap "
+        f"FROM {_table(BankAccount)} b LEFT JOIN (SELECT s.account, s.period_start, "
+        f"COALESCE(s.period_end, {last_entry}) AS period_end, s.sequence_gap "
         f"FROM {_table(ImportedStatement)} s JOIN {_table(PaymentImport)} i ON i.id = s.payment_import_id "
         "WHERE s.client_id = %s AND i.status = %s) st ON st.account = b.account "
         "WHERE b.client_id = %s GROUP BY b.account"
@@ -444,9 +451,9 @@ def _update_scheduled_payments(
     client: Client, inputs: _Inputs, result: matching.Result, received: dict[int, matching.Received], as_of: dt.date, now
 ) -> list[int]:
     """One UPDATE ... FROM of the scheduled payments the run changed: amount paid (by what it
-    allocated less what it took back), status (paid, partially paid, or open again as the due
-    date has it) and paid_at (the start of the latest day of the money applied). Returns the
-    schedules touched."""
+    allocated less what it took back), status (paid when the engine settles it, within the
+    tolerance; else partially paid, or open again as its due date has it) and paid_at (the start
+    of the latest day of the money applied). Returns the schedules touched."""
     delta: dict[int, int] = defaultdict(int)
     latest: dict[int, int] = {}
     for allocation in result.allocations:
@@ -459,38 +466,48 @@ def _update_scheduled_payments(
     for settled in inputs.settled:
         if settled.expected_id in delta and (settled.payment_id, settled.expected_id) not in undone:
             latest[settled.expected_id] = max(latest.get(settled.expected_id, 0), settled.value_date)
-    expected = {e.id: e for e in inputs.expected}
-    missing = sorted(set(delta) - set(expected))
-    if missing:
-        raise DomainError(f"The engine allocated to scheduled payments it was not given: {missing[:5]}")
+    settles, reopens = set(result.settled_expected), set(result.reopened_expected)
+    changed = set(delta) | settles | reopens
+    # (due date ordinal, schedule, settled before) of each; a payment taken back may be older
+    # than the run's read reaches: looked up.
+    known = {e.id: (e.due, e.schedule_id, e.settled) for e in inputs.expected if e.id in changed}
+    unknown = sorted(changed - set(known))
+    for chunk in _chunks(unknown):
+        for pk, due, schedule_id, status in ScheduledPayment.objects.filter(client=client, pk__in=chunk).values_list(
+            "pk", "due_date", "schedule_id", "status"
+        ):
+            known[pk] = (due.toordinal(), schedule_id, status == PaymentStatus.PAID)
+    if len(known) < len(changed):
+        raise DomainError(f"The engine names scheduled payments of no such id: {sorted(changed - set(known))[:5]}")
     zone = client.zone
     adapt = connection.ops.adapt_datetimefield_value
     rows = []
-    for expected_id, cents in sorted(delta.items()):
-        if cents == 0:
+    for expected_id in sorted(changed):
+        due, _, was_settled = known[expected_id]
+        settled = expected_id in settles or (was_settled and expected_id not in reopens)
+        if delta.get(expected_id, 0) == 0 and settled == was_settled:
             continue
-        due = dt.date.fromordinal(expected[expected_id].due)
-        reopen = _initial_status(due, as_of, client.grace_days)
+        reopen = _initial_status(dt.date.fromordinal(due), as_of, client.grace_days)
         paid_on = dt.date.fromordinal(latest[expected_id]) if latest.get(expected_id) else as_of
-        rows.append((expected_id, cents, reopen, adapt(_start_of_day(paid_on, zone))))
+        rows.append((expected_id, delta.get(expected_id, 0), 1 if settled else 0, reopen, adapt(_start_of_day(paid_on, zone))))
     statuses = [*OPEN_PAYMENT_STATUSES, PaymentStatus.PAID]
     marks = ", ".join(["%s"] * len(statuses))
     paid_cents = _cents("sp.amount_paid")
     sql = (
         f"UPDATE {_table(ScheduledPayment)} AS sp SET "  # noqa: S608
         f"amount_paid = ({paid_cents} + v.delta) / 100.0, "
-        f"status = CASE WHEN {paid_cents} + v.delta >= {_cents('sp.amount_due')} THEN %s "
-        f"WHEN {paid_cents} + v.delta > 0 THEN %s ELSE v.reopen END, "
-        f"paid_at = CASE WHEN {paid_cents} + v.delta >= {_cents('sp.amount_due')} THEN v.paid_at ELSE NULL END, "
+        f"status = CASE WHEN v.settled = 1 THEN %s WHEN {paid_cents} + v.delta > 0 THEN %s ELSE v.reopen END, "
+        "paid_at = CASE WHEN v.settled = 1 THEN COALESCE(sp.paid_at, v.paid_at) ELSE NULL END, "
         "updated_at = %s "
         f"FROM reconciliation_run_expected v WHERE sp.id = v.id AND sp.client_id = %s AND sp.status IN ({marks})"
     )
     kind = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
     _update_from(
-        "reconciliation_run_expected", [("id", "bigint"), ("delta", "bigint"), ("reopen", "varchar(16)"), ("paid_at", kind)],
+        "reconciliation_run_expected",
+        [("id", "bigint"), ("delta", "bigint"), ("settled", "smallint"), ("reopen", "varchar(16)"), ("paid_at", kind)],
         rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses],
     )
-    return sorted({expected[expected_id].schedule_id for expected_id, *_ in rows})
+    return sorted({known[expected_id][1] for expected_id, *_ in rows})
 
 
 def _record_customers(client: Client, identified: dict[int, int]) -> int:
@@ -732,7 +749,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     logged, already = _log_findings(client, run, result.findings, inputs, now)
     waiting_for = _waiting_for(result, inputs.coverage)
     counts = {
-        **result.counts, "allocations": allocated, "unallocated": unallocated, "identified": identified,
+        **result.counts, "allocations": allocated, "taken_back": unallocated, "identified": identified,
         "logged": len(logged), "already_logged": already, "resolved": len(resolved), "mandate_actions": mandates,
         "waiting": len(result.waiting),
     }
@@ -831,25 +848,3 @@ def reconciliation_run(
         run=run, result=result, counts=written["counts"], phase_seconds=phases, logged=written["logged"],
         resolved=written["resolved"], already_logged=written["already_logged"], waiting_for=written["waiting_for"],
     )
-
-
-def runs_summary_lines(outcome: RunOutcome) -> Iterable[str]:
-    """The summary of a run in lines of text, for the command and the logs."""
-    counts = outcome.counts
-    rules = ", ".join(f"{rule} {counts.get(f'matched_{rule}', 0)}" for rule in matching.RULES)
-    kinds = (matching.OVERPAYMENT, matching.UNDERPAYMENT, matching.DUPLICATE, matching.MISSING, matching.MISMATCH, matching.CHARGEBACK)
-    findings = ", ".join(f"{kind} {counts.get(f'findings_{kind}', 0)}" for kind in kinds)
-    yield f"payments in {counts.get('payments_in', 0)}, expected payments in {counts.get('expected_in', 0)}"
-    yield f"matched by rule: {rules}"
-    yield f"findings by kind: {findings}"
-    if outcome.run is not None:
-        yield (f"discrepancies: {outcome.logged} logged, {outcome.already_logged} already logged, "
-               f"{outcome.resolved} resolved")
-    else:
-        yield f"findings in all: {len(outcome.result.findings)}, resolutions: {len(outcome.result.resolutions)} (dry run: nothing written)"
-    if outcome.waiting_for:
-        waiting = ", ".join(f"{w['account']} (statements through {w['through'] or 'none'})" for w in outcome.waiting_for)
-        yield f"missing held back, waiting for statements of: {waiting}"
-    else:
-        yield "waiting for no statements"
-    yield "time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in outcome.phase_seconds.items())

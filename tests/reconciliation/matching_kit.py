@@ -27,8 +27,8 @@ def day(text: str) -> int:
 
 
 POLICY = Policy(
-    as_of=day("2026-01-20"), tolerance_cents=100, tolerance_bp=0,
-    window_before=5, window_after=5, grace_days=3, duplicate_window=10,
+    as_of=day("2026-01-12"), tolerance_cents=100, tolerance_bp=0,
+    window_before=5, window_after=5, grace_days=10, duplicate_window=10,
 )
 COVERED = (Coverage(ACCOUNT, day("2026-12-31")),)
 
