@@ -1,7 +1,7 @@
 """Matching at scale: 1,000,000 expected payments against 1,000,000 received ones, one nightly run.
 
 The data is loaded with COPY (not through the services) as blocks of 100 expected and 100
-received payments with a known mix (MIX below), so the run's findings by kind and allocations by
+received payments with a known mix (CASES below), so the run's findings by kind and allocations by
 rule are known in advance and compared exactly. The run (reconciliation_run) goes in a forked
 child, so that its peak memory is its own; a second run over the same data must log nothing.
 
@@ -39,8 +39,10 @@ ACCOUNT = "US-BENCH-COLLECTION-0001"
 ACTOR = "system:reconciliation"
 BLOCK = 100  # expected payments per block, and received payments per block
 
-# One block: (case, expected payments, received payments). Every case is one customer with one
-# schedule, except "reference" (one customer, one monthly schedule of four payments, all paid).
+# One block: (case, customers, expected payments per customer, received payments per customer).
+# Each customer has one schedule (monthly, of four payments, for "reference"; one-time otherwise)
+# and the account on file the run knows them by. An unidentified payer's name is a misspelling
+# of another customer's, for the run's suggestions.
 CASES = [
     ("reference", 14, 4, 4),  # 14 customers x 4 payments quoting their reference, exact amount
     ("customer_amount", 10, 1, 1),  # no reference; the payer's account on file, the exact amount
