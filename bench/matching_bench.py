@@ -55,7 +55,8 @@ CASES = [
     ("currency", 2, 1, 1),  # reference, in EUR for a USD payment (due in three days): not settled
     ("account", 3, 1, 1),  # reference, from an account other than the customer's on file
     ("unidentified", 2, 0, 1),  # no reference, an unknown account: nobody to settle
-    ("reversal", 4, 1, 2),  # paid 10-14 days ago (allocated before the run), reversed 3 days later (AC04)
+    ("reversal", 2, 1, 2),  # paid 10-14 days ago (allocated before the run), returned 3 days later (AC04)
+    ("chargeback", 2, 1, 2),  # paid by card 25-29 days ago (allocated before the run), charged back 20 days later
 ]
 CUSTOMERS_PER_BLOCK = sum(count for _, count, _, _ in CASES)
 assert sum(count * e for _, count, e, _ in CASES) == BLOCK == sum(count * r for _, count, _, r in CASES)
@@ -76,14 +77,24 @@ def known_mix(blocks: int) -> dict[str, Counter]:
         "duplicate": per["duplicate"],
         "missing": per["missing"],
         "mismatch": per["currency"] + per["account"] + per["unidentified"],
-        "chargeback": per["reversal"],
+        "chargeback": per["reversal"] + per["chargeback"],
     })
     mismatches = Counter({"currency": per["currency"], "account": per["account"], "payer": per["unidentified"]})
+    # After the run: settled (inside the tolerance too), paid in part, open again or never paid
+    # past grace, and not due yet.
+    statuses = Counter({
+        "paid": per["reference"] * 4 + per["customer_amount"] + per["tolerance"] + per["overpayment"]
+        + per["duplicate"] + per["account"],
+        "partially_paid": per["underpayment"] + per["variance"],
+        "overdue": per["missing"] + per["reversal"] + per["chargeback"],
+        "upcoming": per["currency"],
+    })
     return {
         "allocations by rule": Counter({k: v * blocks for k, v in allocations.items()}),
         "findings by kind": Counter({k: v * blocks for k, v in findings.items()}),
         "mismatches by field": Counter({k: v * blocks for k, v in mismatches.items()}),
-        "allocations undone": Counter({"reversal": per["reversal"] * blocks}),
+        "allocations undone": Counter({"reversal": (per["reversal"] + per["chargeback"]) * blocks}),
+        "scheduled payments by status": Counter({k: v * blocks for k, v in statuses.items()}),
     }
 
 
@@ -188,6 +199,8 @@ def write_data(folder: Path, client: Client, payment_import: PaymentImport, bloc
                 spread = i % 40
                 if case == "currency":
                     first_due = AS_OF + dt.timedelta(days=3)
+                elif case == "chargeback":
+                    first_due = AS_OF - dt.timedelta(days=25 + spread % 5)
                 elif case == "reversal":
                     # Paid inside the duplicate window plus the window after the due date (17 days
                     # here): the run reads settled payments that recent, so it can reopen them.
@@ -209,7 +222,7 @@ def write_data(folder: Path, client: Client, payment_import: PaymentImport, bloc
                     due = first_due + dt.timedelta(days=30 * (seq - 1))
                     reference = f"{CODE}-{i:06d}-{seq:02d}"
                     expected_id = ids[ScheduledPayment].take()
-                    paid = case == "reversal"
+                    paid = case in ("reversal", "chargeback")
                     write[ScheduledPayment](_line(
                         expected_id, cid, schedule_id, seq, reference, due, due, _cents(due_cents),
                         _cents(due_cents) if paid else "0.00", "paid" if paid else _status(due, grace),
@@ -232,14 +245,19 @@ def write_data(folder: Path, client: Client, payment_import: PaymentImport, bloc
                         other = f"FR{i:020d}"
                         pay(None, due_cents, due, reference, f"{name} (employer)", account_lookup_hash(other),
                             last4=other[-4:])
-                    elif case == "reversal":
+                    elif case in ("reversal", "chargeback"):
                         original, original_txid = pay(customer_id, due_cents, due, reference, name, account_hash,
                                                       last4=last4)
                         write[Allocation](_line(cid, original, expected_id, _cents(due_cents), "reference",
                                                 f"matched by reference {reference}", now))
-                        pay(customer_id, -due_cents, due + dt.timedelta(days=3), original_txid, name, account_hash,
-                            kind="reversal", reverses=original, return_code="AC04", remittance="RETURN AC04",
-                            last4=last4)
+                        if case == "reversal":
+                            pay(customer_id, -due_cents, due + dt.timedelta(days=3), original_txid, name,
+                                account_hash, kind="reversal", reverses=original, return_code="AC04",
+                                remittance="RETURN AC04", last4=last4)
+                        else:
+                            pay(customer_id, -due_cents, due + dt.timedelta(days=20), original_txid, name,
+                                account_hash, kind="chargeback", reverses=original, return_code="4837",
+                                remittance="CHARGEBACK 4837 NO CARDHOLDER AUTHORIZATION", last4=last4)
                 if case == "unidentified":
                     stranger = f"ZZ{i:020d}"
                     pay(None, 1234 + i % 5000, AS_OF - dt.timedelta(days=2), "", f"Custmer {i - 1:07d}",
@@ -320,6 +338,8 @@ def _run(client_id: int) -> dict:
                           .values_list("kind").annotate(n=Count("id")).order_by()))
     stored_rules = Counter(dict(Allocation.objects.filter(client=client, pk__gt=last_allocation)
                                 .values_list("rule").annotate(n=Count("id")).order_by()))
+    statuses = Counter(dict(ScheduledPayment.objects.filter(client=client).values_list("status")
+                            .annotate(n=Count("id")).order_by()))
     verbs = Counter(dict(AuditEvent.objects.filter(client=client, seq__gt=audit_before)
                          .values_list("verb").annotate(n=Count("id")).order_by()))
     return {
@@ -330,6 +350,7 @@ def _run(client_id: int) -> dict:
         "findings by kind": Counter(f.kind for f in result.findings),
         "mismatches by field": Counter(f.mismatch_field for f in result.findings if f.kind == "mismatch"),
         "allocations undone": Counter({"reversal": len(result.unallocations)}) if result.unallocations else Counter(),
+        "scheduled payments by status": statuses,
         "discrepancies stored by kind": stored, "allocations stored by rule": stored_rules,
         "audit events by verb": verbs,
     }
