@@ -26,15 +26,77 @@ Passes, in order, each over the payments the previous ones left unallocated:
 4. ``credit``: a known customer's money held as credit (the unallocated rest of an earlier
    payment) applied to their next due payment, oldest first.
 
-Tolerance: |paid - due| <= max(tolerance_cents, due * tolerance_bp / 10_000).
+Tolerance: |paid - due| <= max(tolerance_cents, due * tolerance_bp // 10_000). An expected payment
+is paid in full (``Result.settled_expected``) once something is paid and it is short by no more
+than the tolerance; no expected payment is ever allocated more than its amount due, so a payment
+a few cents over leaves those cents as the customer's credit.
+
+References are found by looking runs of the text's words (letters and digits, upper-cased) up
+in a dict of normalized references: "inv acme 000123 03", "ACME000123-03" and "ACME-000123-03"
+all spell ``ACME00012303``; the longest run wins, so a schedule's reference inside a payment's
+reference is not also found, and a longer number ("ACME-000123-031") is not the reference. Every
+text is scanned once; no payment is compared with every expected payment.
+
+The payer is identified by, in order: ``Received.customer_id``, the payer account hash on file
+(``CustomerKey.account_hash``), a customer's CRM reference in the text, and, for a reference
+match, the customer whose payment it settled. ``Result.identified`` has the payments whose
+customer the run found.
+
+Money of an earlier run (a payment with allocations in ``settled`` or an open overpayment item)
+only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
+other debits and refunds are skipped (``counts["skipped"]``).
+
+Findings, each with a fingerprint (at most 64 characters) logged once:
+
+- ``overpayment:<payment>``: matched (reference or customer + window) above the tolerance, or a
+  known customer's money with nothing due; the rest is listed in ``Result.credits`` and applied
+  by a later run's credit pass (the item is resolved when the credit is used up).
+- ``underpayment:<expected>:<paid cents>``: an expected payment left short by a match, or past
+  grace with something but not enough paid; resolved when it is paid in full.
+- ``duplicate:<payment>``: a payment quoting only settled references, from the payer who settled
+  it (same account hash or same customer; an unidentified payer counts as the reference's
+  customer) within ``duplicate_window`` days of that payment's value date; not allocated.
+- ``missing:<expected>``: past grace (``due + grace_days < as_of``), nothing paid, and the
+  statements of every account in ``coverage`` run through ``due + grace_days``; otherwise
+  ``Waiting`` names the accounts short. No coverage rows at all means the client has no statement
+  account yet: everything past grace waits (``Waiting(expected, ())``).
+- ``mismatch:currency:<payment>`` (quoted references all in another currency: not settled),
+  ``mismatch:account:<payment>`` (low priority: settled from an account other than the
+  customer's on file, compared only when both are known; or, not settled: a settled reference
+  quoted again from another customer's account on file), ``mismatch:payer:<payment>`` (nobody
+  identified: not settled, ``suggestions`` up to three customers by shared name words, rarer
+  words weighing more, then difflib's ratio, then id).
+- ``chargeback:<expected>:<reversal>``: a reversal, return or chargeback (negative amount of kind
+  reversal or chargeback, or any with a return code) undoes the allocations of the payment it
+  takes back (``reverses``, else the latest payment with allocations from the same payer account
+  quoting a reference in its text, of the same amount preferably), newest expected payment first,
+  up to its amount (``Result.unallocations``); the reopened payment gets this one item instead of
+  "missing" (none when it already has an open missing, underpayment or chargeback item). A
+  reversal that takes back nothing allocated is ``chargeback:<reversal>``. NACHA return codes on an
+  autopay schedule give ``MandateAction``: R01/R09 retry, R02-R04 pause, R07/R08/R10 revoke.
+
+The one-open-item rule: the items that say why an expected payment is not settled are missing,
+underpayment and chargeback (``BLOCKING``). An expected payment past grace is settled, waits for
+statements, or has exactly one of them, open from before or new; never two (a missing one that
+gets part of its money is resolved and becomes an underpayment). When an expected payment is paid
+in full, its open blocking items are resolved (``Result.resolutions``, with the payments that
+paid it). Findings about a payment (overpayment, duplicate, mismatch) may name an expected
+payment for context but do not count.
+
+Counts: payments_in, expected_in, matched_<rule> (payments, by the first rule that allocated
+them), settled, reopened, reversals, findings_<kind> (new findings), resolved, waiting, skipped,
+after_as_of, unallocated (payments left with money unallocated).
 """
 
 from __future__ import annotations
 
 import difflib
+import gc
+import heapq
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 from typing import NamedTuple
 
 # Allocation rules (Allocation.rule); "manual" and "manual_match" are written by people.
@@ -241,8 +303,14 @@ def reconcile(
     coverage: list[Coverage],
 ) -> Result:
     """Match, and say what does not fit. See the module's docstring for the passes."""
-    engine = _Engine(policy, expected, received, customers, settled, open_items, coverage)
-    return engine.run()
+    collecting = gc.isenabled()
+    gc.disable()  # millions of tuples and no cycles: the collector would only walk them again and again
+    try:
+        engine = _Engine(policy, expected, received, customers, settled, open_items, coverage)
+        return engine.run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,7 +325,10 @@ _EXPECTED, _SCHEDULE, _CUSTOMER = 0, 1, 2
 
 def normalize_reference(text: str) -> str:
     """A reference as the index keeps it: capitals and digits only ("acme 000123-03" -> "ACME00012303")."""
-    return "".join(_TOKEN.findall(text.upper()))
+    key = text.upper().replace("-", "")
+    if key.isalnum() and key.isascii():
+        return key
+    return "".join(_TOKEN.findall(key))
 
 
 class _References:
@@ -270,6 +341,26 @@ class _References:
         self.first1: set[str] = set()
         self.first2: set[str] = set()
         self.max_len = 0
+
+    def add_references(self, references: list[str]) -> None:
+        """Scheduled payments' references, target = position in the list: the bulk of the index."""
+        index, first2 = self.index, self.first2
+        max_len = self.max_len
+        for i, reference in enumerate(references):
+            key = reference.upper().replace("-", "")
+            if not (key.isalnum() and key.isascii()):
+                key = normalize_reference(reference)
+                if not key:
+                    continue
+            if key in index or len(key) < 2:
+                self.add(key, _EXPECTED, i)
+                continue
+            index[key] = i * 4
+            first2.add(key[:2])
+            if len(key) > max_len:
+                max_len = len(key)
+        self.max_len = max(self.max_len, max_len)
+        self.first1.update(key[0] for key in self.first2)
 
     def add(self, reference: str, kind: int, target: int) -> None:
         key = normalize_reference(reference)
@@ -344,6 +435,7 @@ def _name_words(name: str) -> set[str]:
     return {word for word in _TOKEN.findall(name.upper()) if len(word) > 1}
 
 
+_COMMON_WORD = 256  # a word of more customers' names than this does not suggest any of them
 _SKIPPED_KINDS = frozenset({"fee", "debit", "refund"})
 _REVERSAL_KINDS = frozenset({"reversal", "chargeback"})
 # The open items that say why an expected payment is not settled: one at most per expected payment.
@@ -355,18 +447,18 @@ class _Engine:
         self.policy = policy
         self.result = Result()
         # Expected payments in due order: an index into these lists is also their due order.
-        self.exp: list[Expected] = sorted(expected, key=lambda e: (e.due, e.id))
+        self.exp: list[Expected] = sorted(expected, key=attrgetter("due", "id"))
         self.pos: dict[int, int] = {e.id: i for i, e in enumerate(self.exp)}
         self.paid = [e.amount_paid for e in self.exp]
         self.is_settled = [e.settled for e in self.exp]
         self.matched_now: set[int] = set()  # got money from rules reference..customer_variance
-        self.touched: set[int] = set()
         self.reopened: dict[int, tuple[Received, int]] = {}  # position -> (first reversal, payment)
-        self.paid_by: dict[int, list[tuple[int, int]]] = {}  # position -> [(payment id, value date)]
+        self._paid_by: dict[int, list[tuple[int, int]]] | None = None  # see paid_by()
+        self._indexed = 0  # allocations of this run seen by rows_by_expected (see settled_reference)
 
         self.customers: dict[int, CustomerKey] = {}
         self.owner_of_account: dict[str, int] = {}
-        for c in sorted(customers, key=lambda c: c.id):
+        for c in sorted(customers, key=attrgetter("id")):
             self.customers[c.id] = c
             if c.account_hash:
                 self.owner_of_account.setdefault(c.account_hash, c.id)
@@ -374,9 +466,13 @@ class _Engine:
         self.refs = _References()
         self.by_customer: dict[int, list[int]] = {}
         self.by_schedule: dict[int, list[int]] = {}
+        self.refs.add_references([e.reference for e in self.exp])
+        by_customer = self.by_customer
         for i, e in enumerate(self.exp):
-            self.refs.add(e.reference, _EXPECTED, i)
-            self.by_customer.setdefault(e.customer_id, []).append(i)
+            if e.customer_id in by_customer:
+                by_customer[e.customer_id].append(i)
+            else:
+                by_customer[e.customer_id] = [i]
             if e.schedule_ref:
                 self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
                 self.by_schedule.setdefault(e.schedule_id, []).append(i)
@@ -390,7 +486,7 @@ class _Engine:
         self.rows_by_payment: dict[int, list[list]] = {}
         self.rows_by_expected: dict[int, list[list]] = {}
         merged: dict[tuple[int, int], list] = {}
-        for s in sorted(settled):
+        for s in settled:
             row = merged.get((s.payment_id, s.expected_id))
             if row is None:
                 row = [s.expected_id, s.amount, s.value_date, s.payer_account_hash, s.customer_id, s.payment_id]
@@ -403,8 +499,11 @@ class _Engine:
 
         self.open_fps: set[str] = set()
         self.open_by_expected: dict[int, list[OpenItem]] = {}
-        for item in sorted(open_items):
+        self.overpaid_before: set[int] = set()  # payments with an open overpayment item: held credit
+        for item in open_items:
             self.open_fps.add(item.fingerprint)
+            if item.kind == OVERPAYMENT and item.fingerprint.startswith("overpayment:"):
+                self.overpaid_before.update(item.payment_ids)
             if item.expected_id is not None and item.kind in BLOCKING:
                 self.open_by_expected.setdefault(item.expected_id, []).append(item)
         self.resolved: set[str] = set()
@@ -415,7 +514,7 @@ class _Engine:
             through[c.account] = min(through.get(c.account, c.through), c.through)
         self.coverage = sorted(through.items())
 
-        self.received = sorted(received, key=lambda r: (r.value_date, r.id))
+        self.received = sorted(received, key=attrgetter("value_date", "id"))
         self.payment: dict[int, Received] = {}
         self.left: dict[int, int] = {}
         self.customer_of: dict[int, int | None] = {}
@@ -480,28 +579,42 @@ class _Engine:
             self.result.identified[pid] = customer
         return customer
 
-    def name_customer(self, pid: int, customer: int) -> None:
+    def name_customer(self, pid: int, customer: int, how: str = "reference") -> None:
         """A reference match names the payer when nothing else did."""
         if self.identify(pid) is None:
             self.customer_of[pid] = customer
-            self.how[pid] = "reference"
+            self.how[pid] = how
             self.result.identified[pid] = customer
 
     def allocate(self, pid: int, i: int, amount: int, rule: str, explanation: str) -> None:
-        p, e = self.payment[pid], self.exp[i]
+        e = self.exp[i]
         self.result.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
-        self.paid[i] += amount
+        paid = self.paid[i] = self.paid[i] + amount
         self.left[pid] -= amount
-        self.touched.add(i)
         if rule != CREDIT:
             self.matched_now.add(i)
             self.matched.add(pid)
-        self.first_rule.setdefault(pid, rule)
-        self.is_settled[i] = self.paid_in_full(i)
-        self.paid_by.setdefault(i, []).append((pid, p.value_date))
-        row = [e.id, amount, p.value_date, p.payer_account_hash, self.customer_of.get(pid), pid]
-        self.rows_by_expected.setdefault(e.id, []).append(row)
-        self.rows_by_payment.setdefault(pid, []).append(row)
+        if pid not in self.first_rule:
+            self.first_rule[pid] = rule
+        self.is_settled[i] = paid > 0 and e.amount_due - paid <= self.tol(e.amount_due)
+
+    def index_allocations(self) -> None:
+        """This run's allocations so far into rows_by_expected, for a second payment quoting the
+        same reference (a duplicate): done when one is looked for, not at every allocation."""
+        allocations = self.result.allocations
+        for a in allocations[self._indexed:]:
+            p = self.payment[a.payment_id]
+            row = [a.expected_id, a.amount, p.value_date, p.payer_account_hash, self.customer_of.get(p.id), p.id]
+            self.rows_by_expected.setdefault(a.expected_id, []).append(row)
+        self._indexed = len(allocations)
+
+    def paid_by(self, i: int) -> list[tuple[int, int]]:
+        """The payments (id, value date) of this run allocated to the expected payment at i."""
+        if self._paid_by is None:
+            self._paid_by = {}
+            for a in self.result.allocations:
+                self._paid_by.setdefault(self.pos[a.expected_id], []).append((a.payment_id, self.payment[a.payment_id].value_date))
+        return self._paid_by.get(i, [])
 
     # ---------------------------------------------------------------- the run
 
@@ -521,7 +634,8 @@ class _Engine:
             elif r.amount <= 0:
                 skipped += 1
         # Money of an earlier run (allocated before, or held as credit): only the credit pass.
-        held = {pid for pid in payments if pid in self.rows_by_payment or f"overpayment:{pid}" in self.open_fps}
+        rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
+        held = {pid for pid in payments if pid in rows_by_payment or pid in overpaid_before}
         fresh = [pid for pid in payments if pid not in held]
 
         for r in reversals:
@@ -537,8 +651,10 @@ class _Engine:
         for pid in payments:
             if pid not in self.stopped and self.left[pid] > 0:
                 self.by_credit(pid, pid in held)
+        left = self.left
         for pid in payments:
-            self.leftover(pid, pid in held)
+            if left[pid] > 0:
+                self.leftover(pid, pid in held)
         self.sweep()
         self.summarize(payments, reversals, skipped, later)
         return self.result
@@ -597,7 +713,6 @@ class _Engine:
             if i is None:
                 continue
             self.paid[i] -= take
-            self.touched.add(i)
             was = self.is_settled[i]
             self.is_settled[i] = self.paid_in_full(i)
             if was and not self.is_settled[i]:
@@ -620,9 +735,24 @@ class _Engine:
 
     def by_reference(self, pid: int) -> None:
         p = self.payment[pid]
+        entries = self.entries(pid)
+        if not entries:
+            return
+        if len(entries) == 1 and entries[0] & 3 == _EXPECTED:
+            # The usual case, one reference of an open payment in the currency: straight on.
+            i = entries[0] >> 2
+            e = self.exp[i]
+            if e.currency == p.currency and not self.is_settled[i]:
+                self.name_customer(pid, e.customer_id)
+                before, rest = self.left[pid], e.amount_due - self.paid[i]
+                self.allocate(pid, i, min(before, rest), REFERENCE, f"matched by reference {e.reference} in the remittance text")
+                if before - rest > self.tol(rest):
+                    self.overpayment(pid, before, rest, [e])
+                self.check_account(pid, [e])
+                return
         quoted: list[int] = []
         schedules: list[int] = []
-        for code in self.entries(pid):
+        for code in entries:
             kind, target = code & 3, code >> 2
             if kind == _EXPECTED and target not in quoted:
                 quoted.append(target)
@@ -679,7 +809,11 @@ class _Engine:
         allocated_to = [self.exp[i] for i in sorted(done)]
         if before - due_total > self.tol(due_total):
             self.overpayment(pid, before, due_total, allocated_to)
-        # From another account than the customer's on file: settled, and a review item.
+        self.check_account(pid, allocated_to)
+
+    def check_account(self, pid: int, allocated_to: list[Expected]) -> None:
+        """From another account than the customer's on file: settled, and an item for review."""
+        p = self.payment[pid]
         mine = self.customers.get(allocated_to[0].customer_id) if allocated_to else None
         if p.payer_account_hash and mine is not None and mine.account_hash and mine.account_hash != p.payer_account_hash:
             owner = self.owner_of_account.get(p.payer_account_hash)
@@ -702,7 +836,8 @@ class _Engine:
     def settled_reference(self, pid: int, i: int) -> None:
         """A payment quoting only references already settled: a duplicate when it comes from the
         payer who settled it inside the duplicate window, a mismatch when it comes from another
-        customer's account on file; otherwise the reference is stale and the next passes try."""
+        customer's account on file; otherwise the reference is stale (it still names the customer)
+        and the next passes try."""
         p, e = self.payment[pid], self.exp[i]
         owner = self.owner_of_account.get(p.payer_account_hash) if p.payer_account_hash else None
         if owner is not None and owner != e.customer_id:
@@ -717,6 +852,7 @@ class _Engine:
         payer = self.identify(pid)
         if payer is None:
             payer = e.customer_id
+        self.index_allocations()
         window = self.policy.duplicate_window
         firsts = sorted(
             (row[2], row[5]) for row in self.rows_by_expected.get(e.id, ())
@@ -725,6 +861,8 @@ class _Engine:
             and abs(p.value_date - row[2]) <= window
         )
         if not firsts:
+            # A stale reference still says whose money it is.
+            self.name_customer(pid, e.customer_id, f"the earlier reference {e.reference} in the remittance text")
             return
         value_date, first = firsts[0]
         self.stopped.add(pid)
@@ -854,7 +992,8 @@ class _Engine:
 
     def suggest(self, name: str) -> tuple[int, ...]:
         """Up to three customers whose names share the most (and the rarest) words with the
-        payer's name, then by difflib's ratio, then by id."""
+        payer's name: the ten best by shared words weighted by rarity, then ranked by that weight,
+        difflib's ratio of the sorted words, and id."""
         if self.suggest_index is None:
             self.suggest_index = {}
             for c in self.customers.values():
@@ -863,11 +1002,13 @@ class _Engine:
         scores: dict[int, float] = {}
         for word in _name_words(name):
             ids = self.suggest_index.get(word, ())
+            if len(ids) > _COMMON_WORD:
+                continue  # "LTD", "JOHN": shared by too many customers to tell them apart
             for cid in ids:
                 scores[cid] = scores.get(cid, 0.0) + 1.0 / len(ids)
         if not scores:
             return ()
-        short = sorted(scores, key=lambda cid: (-scores[cid], cid))[:10]
+        short = heapq.nsmallest(10, scores, key=lambda cid: (-scores[cid], cid))
         wanted = " ".join(sorted(_name_words(name)))
 
         def ratio(cid):
@@ -883,13 +1024,23 @@ class _Engine:
         grace has exactly one open item (the one it had, or a new one) saying why."""
         policy = self.policy
         result = self.result
+        is_settled, open_by_expected, reopened, matched_now = self.is_settled, self.open_by_expected, self.reopened, self.matched_now
+        grace_before = policy.as_of - policy.grace_days  # past grace: due < this
         for i, e in enumerate(self.exp):
-            items = [it for it in self.open_by_expected.get(e.id, ()) if it.fingerprint not in self.resolved]
-            if self.is_settled[i]:
-                if i in self.touched and not e.settled or i in self.reopened:
+            # The usual cases first: nothing open on it and nothing to say.
+            if e.id not in open_by_expected and i not in reopened:
+                if is_settled[i]:
+                    if not e.settled:
+                        result.settled_expected.append(e.id)
+                    continue
+                if not e.settled and e.due >= grace_before and i not in matched_now:
+                    continue
+            items = [it for it in open_by_expected.get(e.id, ()) if it.fingerprint not in self.resolved]
+            if is_settled[i]:
+                if not e.settled or i in self.reopened:
                     result.settled_expected.append(e.id)
                 if items:
-                    by = self.paid_by.get(i, [])
+                    by = self.paid_by(i)
                     if by:
                         reason = "paid in full by " + ", ".join(f"payment {pid} on {_day(vd)}" for pid, vd in by)
                     else:
@@ -916,7 +1067,7 @@ class _Engine:
                 if items and all(it.kind == MISSING for it in items):
                     for it in items:
                         self.resolve(it, f"partly paid: {_money(self.paid[i])} of {_money(e.amount_due)}",
-                                     tuple(pid for pid, _ in self.paid_by.get(i, ())))
+                                     tuple(pid for pid, _ in self.paid_by(i)))
                     items = []
                 if not items:
                     self.add_finding(Finding(
@@ -924,7 +1075,7 @@ class _Engine:
                         f"{e.reference} due {_day(e.due)}: {_money(self.paid[i])} of "
                         f"{_money(e.amount_due)} {e.currency} paid, {_money(self.outstanding(i))} short",
                         e.currency, e.amount_due, self.paid[i], e.id, e.customer_id,
-                        tuple(pid for pid, _ in self.paid_by.get(i, ())),
+                        tuple(pid for pid, _ in self.paid_by(i)),
                     ))
             elif past_grace and not items:
                 needed = e.due + policy.grace_days

@@ -10,4 +10,6 @@ client_urls = [
     path("imports/<int:pk>/void/", views.import_void, name="import_void"),
     path("imports/jobs/<int:pk>/", views.import_job, name="import_job"),
     path("imports/notices/<int:pk>/done/", views.notice_done, name="notice_done"),
+    # "Reconcile now"; it redirects to the runs list ("run_list", runs/).
+    path("runs/new/", views.run_request, name="run_request"),
 ]

@@ -1,4 +1,5 @@
-"""Statement imports: the history, the upload (with a CSV preview), an import's page, voiding."""
+"""Statement imports: the history, the upload (with a CSV preview), an import's page, voiding;
+"reconcile now"."""
 
 
 from django.contrib import messages
@@ -163,3 +164,14 @@ def import_job(request, code, pk):
         "access": access, "job": job, "rows_read": read, "rows_stored": stored,
         "running": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
     })
+
+
+@login_required
+@require_POST
+def run_request(request, code):
+    """Reconcile now (agents, supervisors): a run of today is queued; the runs list shows it."""
+    access = membership_of_request(request, code, write=True)
+    as_of = services.reconciliation_run_queue(client=access.client, actor=request.user)
+    messages.success(request, f"A reconciliation of {access.client.code} as of {as_of.isoformat()} is queued; "
+                              "it appears here when it has run.")
+    return redirect("run_list", access.client.code)

@@ -152,6 +152,7 @@ def every_url(world):
     yield "import_void", reverse("import_void", args=[code, world.statement.pk])  # POST only
     yield "import_job", reverse("import_job", args=[code, world.job.pk])
     yield "notice_done", reverse("notice_done", args=[code, world.notice.pk])  # POST only
+    yield "run_request", reverse("run_request", args=[code])  # POST only
     yield "admin:index", reverse("admin:index")
 
 

@@ -14,10 +14,10 @@ from .imports import (
     statement_import_void,
     statement_max_bytes,
 )
-from .runs import RunFailed, RunOutcome, RunRefused, reconciliation_run
+from .runs import RunFailed, RunOutcome, RunRefused, reconciliation_run, reconciliation_run_queue
 
 __all__ = [
-    "RunFailed", "RunOutcome", "RunRefused", "reconciliation_run",
+    "RunFailed", "RunOutcome", "RunRefused", "reconciliation_run", "reconciliation_run_queue",
     "CsvPreview", "csv_preview", "file_sha256", "import_notice_done", "notice_deadline",
     "statement_async_bytes", "statement_import", "statement_import_job_run", "statement_import_queue", "statement_import_void", "statement_max_bytes",
     "upload_forget", "upload_held_open", "upload_hold",

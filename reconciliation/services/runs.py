@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from bpo_ledger import bulk, locks
@@ -163,15 +164,19 @@ def _policy(client: Client, as_of: dt.date) -> matching.Policy:
 
 def _expected_where(client: Client, as_of: dt.date) -> tuple[str, list]:
     """The scheduled payments a run looks at (alias sp): open ones due by the end of the window,
-    and settled ones paid recently enough that a second payment for them is a duplicate."""
+    settled ones paid recently enough that a second payment for them is a duplicate, and those
+    whose money a reversal not yet acted on takes back, however old."""
     open_marks = ", ".join(["%s"] * len(OPEN_PAYMENT_STATUSES))
     recent = as_of - dt.timedelta(days=client.duplicate_window_days + client.payment_window_days_after)
+    taken_back, taken_back_params = _money_back_where(client, as_of, alias="rv")
     sql = (
-        f"sp.client_id = %s AND ((sp.status IN ({open_marks}) AND sp.due_date <= %s) "
-        "OR (sp.status = %s AND sp.paid_at >= %s))"
+        f"sp.client_id = %s AND ((sp.status IN ({open_marks}) AND sp.due_date <= %s) "  # noqa: S608
+        "OR (sp.status = %s AND sp.paid_at >= %s) "
+        f"OR sp.id IN (SELECT ra.scheduled_payment_id FROM {_table(Allocation)} ra "
+        f"JOIN {_table(Payment)} rv ON rv.reverses_id = ra.payment_id WHERE ra.client_id = %s AND {taken_back}))"
     )
     params = [client.pk, *OPEN_PAYMENT_STATUSES, as_of + dt.timedelta(days=client.payment_window_days_before),
-              PaymentStatus.PAID, _start_of_day(recent, client.zone)]
+              PaymentStatus.PAID, _start_of_day(recent, client.zone), client.pk, *taken_back_params]
     return sql, params
 
 
@@ -192,7 +197,7 @@ def _read_expected(client: Client, as_of: dt.date) -> list[matching.Expected]:
 
 _RECEIVED_COLUMNS = (
     "p.id, {value_date}, {amount}, {rest}, p.currency, p.kind, p.customer_id, p.payer_name, p.payer_account_hash, "
-    "p.reference, p.remittance, p.reverses_id, p.return_code"
+    "p.reference, p.remittance, p.reverses_id, p.return_code, {allocated}"
 )
 
 
@@ -201,8 +206,9 @@ def _money_in_sql(client: Client, as_of: dt.date, columns: str) -> tuple[str, li
     is allocated, what reversals took back and what was refunded of it as credit."""
     # SUM of bigints is numeric on PostgreSQL: the rest is cast back to whole cents.
     rest = f"CAST({_cents('p.amount')} - COALESCE(a.total, 0) - COALESCE(r.total, 0) - COALESCE(cr.total, 0) AS BIGINT)"
+    allocated = "CASE WHEN a.total IS NULL THEN 0 ELSE 1 END"
     sql = (
-        f"SELECT * FROM (SELECT {columns.format(value_date=_ordinal('p.value_date'), amount=_cents('p.amount'), rest=rest)} "  # noqa: S608
+        f"SELECT * FROM (SELECT {columns.format(value_date=_ordinal('p.value_date'), amount=_cents('p.amount'), rest=rest, allocated=allocated)} "  # noqa: S608
         f"FROM {_table(Payment)} p "
         f"LEFT JOIN (SELECT payment_id, SUM({_cents('amount')}) AS total FROM {_table(Allocation)} "
         "WHERE client_id = %s GROUP BY payment_id) a ON a.payment_id = p.id "
@@ -215,23 +221,24 @@ def _money_in_sql(client: Client, as_of: dt.date, columns: str) -> tuple[str, li
     return sql, [client.pk, client.pk, client.pk, client.pk, as_of]
 
 
-def _money_back_where(client: Client, as_of: dt.date) -> tuple[str, list]:
-    """Reversals, returns and chargebacks (alias p) up to the run's date not yet acted on: no
-    allocation taken back for them and no chargeback item logged for them."""
+def _money_back_where(client: Client, as_of: dt.date, alias: str = "p") -> tuple[str, list]:
+    """Reversals, returns and chargebacks (table alias `alias`) up to the run's date not yet acted
+    on: no allocation taken back for them and no chargeback item logged for them."""
     through = Discrepancy.payments.through
+    p = alias
     sql = (
-        "p.client_id = %s AND p.amount < 0 AND p.value_date <= %s "  # noqa: S608
-        "AND (p.kind IN (%s, %s) OR (p.return_code <> '' AND p.kind NOT IN (%s, %s, %s))) "
-        f"AND NOT EXISTS (SELECT 1 FROM {_table(UndoneAllocation)} u WHERE u.client_id = %s AND u.reversal_id = p.id) "
+        f"{p}.client_id = %s AND {p}.amount < 0 AND {p}.value_date <= %s "  # noqa: S608
+        f"AND ({p}.kind IN (%s, %s) OR ({p}.return_code <> '' AND {p}.kind NOT IN (%s, %s, %s))) "
+        f"AND NOT EXISTS (SELECT 1 FROM {_table(UndoneAllocation)} u WHERE u.client_id = %s AND u.reversal_id = {p}.id) "
         f"AND NOT EXISTS (SELECT 1 FROM {_table(through)} dp JOIN {_table(Discrepancy)} d ON d.id = dp.discrepancy_id "
-        "WHERE dp.payment_id = p.id AND d.client_id = %s AND d.kind = %s)"
+        f"WHERE dp.payment_id = {p}.id AND d.client_id = %s AND d.kind = %s)"
     )
     return sql, [client.pk, as_of, *REVERSING_KINDS, *OWN_MOVEMENTS, client.pk, client.pk, matching.CHARGEBACK]
 
 
 def _received_of(row) -> matching.Received:
     (pk, value_date, amount, rest, currency, kind, customer_id, payer_name, payer_hash, reference, remittance,
-     reverses, return_code) = row
+     reverses, return_code, _) = row
     text = " ".join(part for part in (reference, remittance) if part)
     return matching.Received(
         pk, value_date, amount, max(rest, 0), currency, kind, customer_id, payer_name or "", payer_hash or "", text,
@@ -239,32 +246,45 @@ def _received_of(row) -> matching.Received:
     )
 
 
-def _read_received(client: Client, as_of: dt.date) -> list[matching.Received]:
+def _read_received(client: Client, as_of: dt.date) -> tuple[list[matching.Received], set[int]]:
+    """The money to act on, and the payments whose allocations the engine needs beside those of
+    the expected payments: money with a rest that is partly allocated, and what reversals take back."""
+    received, involved = [], set()
     sql, params = _money_in_sql(client, as_of, _RECEIVED_COLUMNS.replace("{rest}", "{rest} AS rest"))
-    received = [_received_of(row) for row in _streamed(sql, params)]
+    for row in _streamed(sql, params):
+        received.append(_received_of(row))
+        if row[-1]:
+            involved.add(row[0])
     where, back_params = _money_back_where(client, as_of)
-    columns = _RECEIVED_COLUMNS.format(value_date=_ordinal("p.value_date"), amount=_cents("p.amount"), rest="0")
+    columns = _RECEIVED_COLUMNS.format(value_date=_ordinal("p.value_date"), amount=_cents("p.amount"), rest="0", allocated="0")
     back = f"SELECT {columns} FROM {_table(Payment)} p WHERE {where}"  # noqa: S608
-    received += [_received_of(row) for row in _streamed(back, back_params)]
-    return received
+    for row in _streamed(back, back_params):
+        received.append(_received_of(row))
+        if row[11] is not None:
+            involved.add(row[11])
+    return received, involved
 
 
-def _read_settled(client: Client, as_of: dt.date) -> list[matching.Settled]:
-    """The allocations of the expected payments, payments with a rest and reversed payments in the run."""
+def _read_settled(client: Client, as_of: dt.date, involved: set[int]) -> list[matching.Settled]:
+    """The allocations of the expected payments read, and of the payments involved."""
     expected_where, expected_params = _expected_where(client, as_of)
-    money_in, money_in_params = _money_in_sql(client, as_of, "p.id, {rest} AS rest")
-    money_back, money_back_params = _money_back_where(client, as_of)
-    sql = (
-        f"SELECT a.payment_id, a.scheduled_payment_id, {_cents('a.amount')}, {_ordinal('pay.value_date')}, "  # noqa: S608
+    select = (
+        f"SELECT a.id, a.payment_id, a.scheduled_payment_id, {_cents('a.amount')}, {_ordinal('pay.value_date')}, "  # noqa: S608
         f"pay.payer_account_hash, pay.customer_id FROM {_table(Allocation)} a "
-        f"JOIN {_table(Payment)} pay ON pay.id = a.payment_id "
-        "WHERE a.client_id = %s AND ("
-        f"a.scheduled_payment_id IN (SELECT sp.id FROM {_table(ScheduledPayment)} sp WHERE {expected_where}) "
-        f"OR a.payment_id IN (SELECT q2.id FROM ({money_in}) q2) "
-        f"OR a.payment_id IN (SELECT p.reverses_id FROM {_table(Payment)} p WHERE {money_back} AND p.reverses_id IS NOT NULL))"
+        f"JOIN {_table(Payment)} pay ON pay.id = a.payment_id WHERE a.client_id = %s AND "
     )
-    params = [client.pk, *expected_params, *money_in_params, *money_back_params]
-    return [matching.Settled(row[0], row[1], row[2], row[3], row[4] or "", row[5]) for row in _streamed(sql, params)]
+    rows = {}
+    sql = f"{select}a.scheduled_payment_id IN (SELECT sp.id FROM {_table(ScheduledPayment)} sp WHERE {expected_where})"  # noqa: S608
+    for row in _streamed(sql, [client.pk, *expected_params]):
+        rows[row[0]] = row
+    for chunk in _chunks(sorted(involved)):
+        marks = ", ".join(["%s"] * len(chunk))
+        for row in _streamed(f"{select}a.payment_id IN ({marks})", [client.pk, *chunk]):
+            rows[row[0]] = row
+    return [
+        matching.Settled(row[1], row[2], row[3], row[4], row[5] or "", row[6])
+        for _, row in sorted(rows.items())
+    ]
 
 
 def _read_customers(client: Client) -> list[matching.CustomerKey]:
@@ -344,12 +364,13 @@ class _Inputs:
 
 
 def _read(client: Client, as_of: dt.date) -> _Inputs:
+    received, involved = _read_received(client, as_of)
     return _Inputs(
         policy=_policy(client, as_of),
         expected=_read_expected(client, as_of),
-        received=_read_received(client, as_of),
+        received=received,
         customers=_read_customers(client),
-        settled=_read_settled(client, as_of),
+        settled=_read_settled(client, as_of, involved),
         open_items=_read_open_items(client),
         coverage=_read_coverage(client),
     )
@@ -367,8 +388,11 @@ def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:
         yield values[start:start + size]
 
 
-def _update_from(name: str, columns: list[tuple[str, str]], rows: list[tuple], update_sql: str, params: list) -> int:
-    """Run one UPDATE ... FROM a temporary table `name` holding `rows` (COPY on PostgreSQL)."""
+def _update_from(
+    name: str, columns: list[tuple[str, str]], rows: list[tuple], update_sql: str, params: list, *, keep: bool = False
+) -> int:
+    """Run one UPDATE ... FROM a temporary table `name` holding `rows` (COPY on PostgreSQL); the
+    table is dropped after it unless `keep` (the caller drops it)."""
     if not rows:
         return 0
     with connection.cursor() as cursor:
@@ -385,7 +409,8 @@ def _update_from(name: str, columns: list[tuple[str, str]], rows: list[tuple], u
             cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)  # noqa: S608
         cursor.execute(update_sql, params)
         updated = cursor.rowcount
-        cursor.execute(f"DROP TABLE {name}")
+        if not keep:
+            cursor.execute(f"DROP TABLE {name}")
     return updated
 
 
@@ -449,11 +474,11 @@ def _insert_allocations(client: Client, allocations: list[matching.Allocation], 
 
 def _update_scheduled_payments(
     client: Client, inputs: _Inputs, result: matching.Result, received: dict[int, matching.Received], as_of: dt.date, now
-) -> list[int]:
+) -> int:
     """One UPDATE ... FROM of the scheduled payments the run changed: amount paid (by what it
     allocated less what it took back), status (paid when the engine settles it, within the
     tolerance; else partially paid, or open again as its due date has it) and paid_at (the start
-    of the latest day of the money applied). Returns the schedules touched."""
+    of the latest day of the money applied); then their schedules' roll-ups. Returns how many."""
     delta: dict[int, int] = defaultdict(int)
     latest: dict[int, int] = {}
     for allocation in result.allocations:
@@ -502,12 +527,20 @@ def _update_scheduled_payments(
         f"FROM reconciliation_run_expected v WHERE sp.id = v.id AND sp.client_id = %s AND sp.status IN ({marks})"
     )
     kind = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
+    if not rows:
+        return 0
     _update_from(
         "reconciliation_run_expected",
         [("id", "bigint"), ("delta", "bigint"), ("settled", "smallint"), ("reopen", "varchar(16)"), ("paid_at", kind)],
-        rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses],
+        rows, sql, [PaymentStatus.PAID, PaymentStatus.PARTIALLY_PAID, adapt(now), client.pk, *statuses], keep=True,
     )
-    return sorted({known[expected_id][1] for expected_id, *_ in rows})
+    # The schedules' roll-ups (next due date, overdue, completed) in one statement, for the
+    # schedules of the payments in the table.
+    changed = ScheduledPayment.objects.filter(pk__in=RawSQL("SELECT id FROM reconciliation_run_expected", ()))
+    schedules_refresh_rollups(schedule_ids=changed.values("schedule_id"))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE reconciliation_run_expected")
+    return len(rows)
 
 
 def _record_customers(client: Client, identified: dict[int, int]) -> int:
@@ -740,9 +773,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     schedules = _lock_mandate_schedules(result)
     unallocated = _undo_allocations(client, run, result.unallocations, now)
     allocated = _insert_allocations(client, result.allocations, actor, now)
-    touched = _update_scheduled_payments(client, inputs, result, received, as_of, now)
-    for chunk in _chunks(touched):
-        schedules_refresh_rollups(schedule_ids=chunk)
+    updated = _update_scheduled_payments(client, inputs, result, received, as_of, now)
     identified = _record_customers(client, result.identified)
     resolved = _resolve(client, run, result.resolutions, now)
     mandates = _act_on_mandates(client, result, schedules, as_of)
@@ -750,6 +781,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     waiting_for = _waiting_for(result, inputs.coverage)
     counts = {
         **result.counts, "allocations": allocated, "taken_back": unallocated, "identified": identified,
+        "scheduled_payments_updated": updated,
         "logged": len(logged), "already_logged": already, "resolved": len(resolved), "mandate_actions": mandates,
         "waiting": len(result.waiting),
     }
@@ -848,3 +880,16 @@ def reconciliation_run(
         run=run, result=result, counts=written["counts"], phase_seconds=phases, logged=written["logged"],
         resolved=written["resolved"], already_logged=written["already_logged"], waiting_for=written["waiting_for"],
     )
+
+
+def reconciliation_run_queue(*, client: Client, actor: Actor) -> dt.date:
+    """Reconcile now: queue a run of the client as of its today, as the actor (agents and
+    supervisors); the runs page shows it when done. Returns the date queued."""
+    from .. import tasks
+
+    require_role(actor, client)
+    as_of = client_today(client)
+    tasks.reconcile_client.delay_on_commit(
+        client.pk, as_of.isoformat(), RunTrigger.MANUAL, None if isinstance(actor, str) else actor.pk
+    )
+    return as_of

@@ -205,6 +205,10 @@ def schedules_refresh_rollups(*, schedule_ids) -> None:
     ).filter(~Exists(open_payments), Exists(ScheduledPayment.objects.filter(schedule=OuterRef("pk")))).update(
         status=ScheduleStatus.COMPLETED
     )
+    # ... and active again once a payment of it is open again (a reversal took its money back).
+    PaymentSchedule.objects.filter(pk__in=schedule_ids, status=ScheduleStatus.COMPLETED).filter(
+        Exists(open_payments)
+    ).update(status=ScheduleStatus.ACTIVE)
 
 
 def _rollups(schedule, dues: list[duedates.Due], statuses: list[str]) -> dict:

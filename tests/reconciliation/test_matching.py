@@ -614,3 +614,16 @@ def test_a_second_run_over_the_stored_result_finds_nothing_new():
     second = run(apply(first, inputs))
 
     assert second.allocations == [] and second.findings == [] and second.resolutions == []
+
+
+def test_a_stale_reference_outside_the_duplicate_window_still_names_the_customer_for_the_next_passes():
+    policy = POLICY._replace(as_of=day("2026-02-08"))
+    _, result = given(
+        policy=policy, expected=[exp(1, paid=10000, settled=True), exp(2, due="2026-02-05")],
+        received=[pay(11, 10000, text=f"{ref(1, 1)} again", on="2026-02-04")],
+        settled=[stored(10, 1, 10000, on="2026-01-05", customer=1)], customers=[ACME._replace(account_hash="")],
+    )
+
+    assert allocated(result) == [(11, 2, 10000, CUSTOMER_AMOUNT)]
+    assert result.identified == {11: 1}
+    assert result.findings == []

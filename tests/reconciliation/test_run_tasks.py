@@ -6,7 +6,9 @@ import datetime as dt
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.exceptions import Retry
+from django.urls import reverse
 
+from bpo_ledger.clock import client_today
 from config.celery import app
 from reconciliation import tasks
 from reconciliation.models import ReconciliationRun
@@ -21,7 +23,9 @@ UTC = dt.UTC
 def worker(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     app.conf.task_always_eager = False
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
+    # One task at a time: SQLite's in-memory test database refuses a second writer outright (the
+    # file database of `make run` waits for it instead).
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10):
         yield
 
 
@@ -147,3 +151,57 @@ def test_a_failed_nightly_run_is_tried_again_an_hour_later_not_every_tick(client
     queued = _walk(monkeypatch, dt.datetime(2026, 12, 2, 8, 0, tzinfo=UTC), hours=1)
     assert len(queued) == 1
     assert ReconciliationRun.objects.filter(status="succeeded", as_of=dt.date(2026, 12, 2)).count() == 1
+
+
+# --- "Reconcile now" ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks.reconcile_client, "delay_on_commit", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def statement(client_a, mapping):
+    return import_csv(client_a, "system:test", csv_file("2026-11-02,10.00,R1,Ann,GB11"), mapping)
+
+
+@pytest.mark.urls("tests.reconciliation.urls_with_runs")
+@pytest.mark.parametrize("role", ["agent", "supervisor", "admin"])
+def test_agents_and_supervisors_reconcile_now_and_land_on_the_runs_list(client, roles, role, client_a, queued):
+    client.force_login(roles[role])
+
+    response = client.post(reverse("run_request", args=["ACME"]))
+
+    assert response.status_code == 302 and response.url == "/clients/ACME/runs/"
+    assert queued == [(client_a.pk, client_today(client_a).isoformat(), "manual", roles[role].pk)]
+
+
+@pytest.mark.urls("tests.reconciliation.urls_with_runs")
+@pytest.mark.parametrize(("role", "status"), [("auditor", 403), ("outsider", 404)])
+def test_an_auditor_may_not_reconcile_now_and_an_outsider_finds_no_such_page(client, roles, role, status, queued):
+    client.force_login(roles[role])
+
+    assert client.post(reverse("run_request", args=["ACME"])).status_code == status
+    assert queued == []
+
+
+@pytest.mark.urls("tests.reconciliation.urls_with_runs")
+def test_reconcile_now_takes_a_post_only(client, agent, queued):
+    client.force_login(agent)
+
+    assert client.get(reverse("run_request", args=["ACME"])).status_code == 405
+    assert queued == []
+
+
+@pytest.mark.urls("tests.reconciliation.urls_with_runs")
+@pytest.mark.parametrize(("role", "shown"), [("agent", True), ("supervisor", True), ("auditor", False)])
+def test_the_import_pages_offer_reconcile_now_to_those_who_may(client, roles, role, shown, statement):
+    client.force_login(roles[role])
+    action = f'action="{reverse("run_request", args=["ACME"])}"'
+
+    for url in (reverse("import_list", args=["ACME"]), reverse("import_detail", args=["ACME", statement.pk])):
+        page = client.get(url).content.decode()
+        assert (action in page and "Reconcile now" in page) == shown, url

@@ -143,6 +143,8 @@ def test_a_run_allocates_settles_and_logs_each_finding_on_record(client_a, custo
     due.refresh_from_db()
     assert (due.status, due.amount_paid) == ("paid", Decimal("250.00"))
     assert due.paid_at == dt.datetime(2026, 12, 1, 5, 0, tzinfo=dt.UTC)  # midnight in New York, the day of the money
+    due.schedule.refresh_from_db()
+    assert (due.schedule.status, due.schedule.next_due_date) == ("completed", None)  # its one payment is paid
     item = Discrepancy.objects.get(client=client_a)
     assert (item.kind, item.scheduled_payment, item.customer, item.detected_by, item.fingerprint) == (
         "missing", other, customer_a, f"run:{run.pk}", f"missing:{other.pk}"
@@ -262,6 +264,8 @@ def test_a_reversal_takes_the_allocation_back_and_the_payment_is_open_again(clie
     assert not Allocation.objects.filter(client=client_a).exists()
     due.refresh_from_db()
     assert (due.status, due.amount_paid, due.paid_at) == ("overdue", Decimal("0.00"), None)  # Dec 1 + 3 grace days < Dec 10
+    due.schedule.refresh_from_db()
+    assert (due.schedule.status, due.schedule.next_due_date, due.schedule.is_overdue) == ("active", due.due_date, True)
     undone = UndoneAllocation.objects.get()
     assert (undone.payment, undone.scheduled_payment, undone.reversal, undone.amount, undone.run) == (
         paid, due, back, Decimal("250.00"), outcome.run
@@ -569,3 +573,24 @@ def test_a_manual_match_waits_for_the_run_and_never_allocates_the_payment_twice(
     assert list(Allocation.objects.filter(payment=paid).values_list("scheduled_payment_id", "amount")) == [(full.pk, Decimal("250.00"))]
     short.refresh_from_db()
     assert short.amount_paid == Decimal("0.00")
+
+
+def test_end_to_end_a_return_of_an_old_payment_reopens_it_with_a_chargeback(client_a, customer_a):
+    old = first_payment(make_schedule(client_a, customer_a, due=dt.date(2026, 10, 1), today=dt.date(2026, 9, 20)))
+    paid = received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 1))
+    Allocation.objects.create(client=client_a, payment=paid, scheduled_payment=old, amount=Decimal("250.00"), rule="reference")
+    ScheduledPayment.objects.filter(pk=old.pk).update(
+        amount_paid=Decimal("250.00"), status="paid", paid_at=dt.datetime(2026, 10, 1, 4, tzinfo=dt.UTC)
+    )
+    back = received(client_a, "-250.00", kind="chargeback", reverses=paid, value_date=dt.date(2026, 12, 5))
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)  # Oct 1 is long past the duplicate window
+
+    old.refresh_from_db()
+    assert (old.status, old.amount_paid) == ("overdue", Decimal("0.00"))
+    [chargeback] = Discrepancy.objects.filter(client=client_a)
+    assert (chargeback.kind, chargeback.scheduled_payment) == ("chargeback", old) and back in chargeback.payments.all()
+    assert UndoneAllocation.objects.get().reversal == back and outcome.run.counts["taken_back"] == 1
+
+    again = services.reconciliation_run(client=client_a, as_of=AS_OF)
+    assert (again.logged, again.run.counts["taken_back"]) == (0, 0)
