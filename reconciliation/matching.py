@@ -42,8 +42,8 @@ The payer is identified by, in order: ``Received.customer_id``, the payer accoun
 match, the customer whose payment it settled. ``Result.identified`` has the payments whose
 customer the run found.
 
-Money of an earlier run (a payment with allocations in ``settled`` or an open overpayment item)
-only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
+Money of an earlier run (a payment partly used before: ``unallocated < amount``, allocations in
+``settled``, or an open overpayment item) only goes to the credit pass. Payments dated after ``policy.as_of`` are not looked at; fees,
 other debits and refunds are skipped (``counts["skipped"]``).
 
 Findings, each with a fingerprint (at most 64 characters) logged once:
@@ -72,7 +72,8 @@ Findings, each with a fingerprint (at most 64 characters) logged once:
   quoting a reference in its text, of the same amount preferably), newest expected payment first,
   up to its amount (``Result.unallocations``); the reopened payment gets this one item instead of
   "missing" (none when it already has an open missing, underpayment or chargeback item). A
-  reversal that takes back nothing allocated is ``chargeback:<reversal>``. NACHA return codes on an
+  reversal that takes back nothing allocated is ``chargeback:<reversal>``, and while that item is
+open the reversal is left to people (not looked at again). NACHA return codes on an
   autopay schedule give ``MandateAction``: R01/R09 retry, R02-R04 pause, R07/R08/R10 revoke.
 
 The one-open-item rule: the items that say why an expected payment is not settled are missing,
@@ -91,6 +92,7 @@ after_as_of, unallocated (payments left with money unallocated).
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 import heapq
 import re
@@ -317,6 +319,7 @@ def reconcile(
 # References in text
 
 _TOKEN = re.compile(r"[0-9A-Z]+")
+_PLAIN = re.compile(r"[0-9A-Z\n-]*")  # references as the ledger writes them
 _MAX_SPAN = 8  # a reference is found across at most this many words of the text
 
 # Kinds of what a normalized reference names, kept in the low two bits of an index entry.
@@ -344,6 +347,17 @@ class _References:
 
     def add_references(self, references: list[str]) -> None:
         """Scheduled payments' references, target = position in the list: the bulk of the index."""
+        joined = "\n".join(references)
+        if not self.index and _PLAIN.fullmatch(joined):
+            # As the ledger writes them (capitals, digits, hyphens): the dict is built in one go.
+            keys = joined.replace("-", "").split("\n")
+            self.index = dict(zip(keys, range(0, 4 * len(keys), 4), strict=True))
+            if len(self.index) == len(keys) and min(map(len, keys)) > 1:
+                self.first2.update({key[:2] for key in keys})
+                self.first1.update({key[0] for key in keys})
+                self.max_len = max(self.max_len, max(map(len, keys), default=0))
+                return
+            self.index = {}  # two references spelled alike, or a short one: one by one
         index, first2 = self.index, self.first2
         max_len = self.max_len
         for i, reference in enumerate(references):
@@ -427,6 +441,7 @@ def _money(cents: int) -> str:
     return f"{sign}{cents // 100:,}.{cents % 100:02d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _day(ordinal: int) -> str:
     return date.fromordinal(ordinal).isoformat()
 
@@ -445,6 +460,7 @@ BLOCKING = (MISSING, UNDERPAYMENT, CHARGEBACK)
 class _Engine:
     def __init__(self, policy, expected, received, customers, settled, open_items, coverage):
         self.policy = policy
+        self.tolerance_cents, self.tolerance_bp = policy.tolerance_cents, policy.tolerance_bp
         self.result = Result()
         # Expected payments in due order: an index into these lists is also their due order.
         self.exp: list[Expected] = sorted(expected, key=attrgetter("due", "id"))
@@ -474,8 +490,11 @@ class _Engine:
             else:
                 by_customer[e.customer_id] = [i]
             if e.schedule_ref:
-                self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
-                self.by_schedule.setdefault(e.schedule_id, []).append(i)
+                if e.schedule_id in self.by_schedule:
+                    self.by_schedule[e.schedule_id].append(i)
+                else:
+                    self.refs.add(e.schedule_ref, _SCHEDULE, e.schedule_id)
+                    self.by_schedule[e.schedule_id] = [i]
         for c in self.customers.values():
             if c.external_ref:
                 self.refs.add(c.external_ref, _CUSTOMER, c.id)
@@ -529,7 +548,8 @@ class _Engine:
     # ---------------------------------------------------------------- helpers
 
     def tol(self, cents: int) -> int:
-        return max(self.policy.tolerance_cents, cents * self.policy.tolerance_bp // 10_000)
+        bp_part = cents * self.tolerance_bp // 10_000
+        return bp_part if bp_part > self.tolerance_cents else self.tolerance_cents
 
     def paid_in_full(self, i: int) -> bool:
         """Paid, and short by no more than the tolerance."""
@@ -596,7 +616,9 @@ class _Engine:
             self.matched.add(pid)
         if pid not in self.first_rule:
             self.first_rule[pid] = rule
-        self.is_settled[i] = paid > 0 and e.amount_due - paid <= self.tol(e.amount_due)
+        due = e.amount_due
+        bp_part = due * self.tolerance_bp // 10_000
+        self.is_settled[i] = paid > 0 and due - paid <= (bp_part if bp_part > self.tolerance_cents else self.tolerance_cents)
 
     def index_allocations(self) -> None:
         """This run's allocations so far into rows_by_expected, for a second payment quoting the
@@ -635,24 +657,30 @@ class _Engine:
                 skipped += 1
         # Money of an earlier run (allocated before, or held as credit): only the credit pass.
         rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
-        held = {pid for pid in payments if pid in rows_by_payment or pid in overpaid_before}
+        payment = self.payment
+        held = {pid for pid in payments
+                if pid in rows_by_payment or pid in overpaid_before or payment[pid].unallocated < payment[pid].amount}
         fresh = [pid for pid in payments if pid not in held]
 
         for r in reversals:
-            self.reverse(r)
+            if f"chargeback:{r.id}" not in self.open_fps:  # else it took back nothing: left to people
+                self.reverse(r)
+        find, found = self.refs.find, self.found
         for pid in fresh:
-            self.by_reference(pid)
-        for pid in fresh:
-            if pid not in self.matched and pid not in self.stopped:
-                self.by_customer_amount(pid)
-        for pid in fresh:
-            if pid not in self.matched and pid not in self.stopped:
-                self.by_customer_variance(pid)
-        for pid in payments:
-            if pid not in self.stopped and self.left[pid] > 0:
-                self.by_credit(pid, pid in held)
-        left = self.left
-        for pid in payments:
+            entries = found[pid] = find(payment[pid].text)
+            if entries:
+                self.by_reference(pid)
+        matched, stopped, left = self.matched, self.stopped, self.left
+        rest = [pid for pid in fresh if pid not in matched and pid not in stopped]
+        for pid in rest:
+            self.by_customer_amount(pid)
+        rest = [pid for pid in rest if pid not in matched]
+        for pid in rest:
+            self.by_customer_variance(pid)
+        rest = [pid for pid in payments if left[pid] > 0 and pid not in stopped]
+        for pid in rest:
+            self.by_credit(pid, pid in held)
+        for pid in rest:
             if left[pid] > 0:
                 self.leftover(pid, pid in held)
         self.sweep()
@@ -743,7 +771,8 @@ class _Engine:
             i = entries[0] >> 2
             e = self.exp[i]
             if e.currency == p.currency and not self.is_settled[i]:
-                self.name_customer(pid, e.customer_id)
+                if pid not in self.customer_of:
+                    self.name_customer(pid, e.customer_id)
                 before, rest = self.left[pid], e.amount_due - self.paid[i]
                 self.allocate(pid, i, min(before, rest), REFERENCE, f"matched by reference {e.reference} in the remittance text")
                 if before - rest > self.tol(rest):
@@ -1008,14 +1037,20 @@ class _Engine:
                 scores[cid] = scores.get(cid, 0.0) + 1.0 / len(ids)
         if not scores:
             return ()
-        short = heapq.nsmallest(10, scores, key=lambda cid: (-scores[cid], cid))
+        weight = {cid: round(score, 9) for cid, score in scores.items()}
+        short = heapq.nsmallest(10, weight, key=lambda cid: (-weight[cid], cid))
+        # Only those weighing as much as the third best can be among the three; difflib only
+        # when some of them weigh the same.
+        short = [cid for cid in short if weight[cid] >= weight[short[min(2, len(short) - 1)]]]
+        if len({weight[cid] for cid in short}) == len(short):
+            return tuple(short[:3])
         wanted = " ".join(sorted(_name_words(name)))
 
         def ratio(cid):
             have = " ".join(sorted(_name_words(self.customers[cid].name)))
             return round(difflib.SequenceMatcher(None, wanted, have).ratio(), 6)
 
-        return tuple(sorted(short, key=lambda cid: (-round(scores[cid], 9), -ratio(cid), cid))[:3])
+        return tuple(sorted(short, key=lambda cid: (-weight[cid], -ratio(cid), cid))[:3])
 
     # ---------------------------------------------------------------- expected payments
 

@@ -2,6 +2,7 @@
 rows does not matter, no money is allocated twice, every expected payment past grace is settled
 or has exactly one open item saying why, and a run over its own stored result finds nothing new."""
 
+import os
 import random
 from collections import Counter
 
@@ -154,7 +155,9 @@ def check_nothing_new(result):
     assert result.settled_expected == [] and result.reopened_expected == []
 
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# MATCHING_EXAMPLES=5000 for a longer search.
+FAST = settings(max_examples=int(os.environ.get("MATCHING_EXAMPLES", "200")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
