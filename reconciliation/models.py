@@ -319,9 +319,11 @@ class UndoneAllocation(models.Model):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+", db_index=False)
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="undone_allocations")
-    payment = models.ForeignKey("bpo_ledger.Payment", on_delete=models.PROTECT, related_name="+")
+    # Voiding the import of either payment takes the record with it: with the reversal gone the
+    # money is there again, and the next run matches it anew.
+    payment = models.ForeignKey("bpo_ledger.Payment", on_delete=models.CASCADE, related_name="+")
     scheduled_payment = models.ForeignKey("schedules.ScheduledPayment", on_delete=models.PROTECT, related_name="+")
-    reversal = models.ForeignKey("bpo_ledger.Payment", on_delete=models.PROTECT, related_name="+", db_index=False)
+    reversal = models.ForeignKey("bpo_ledger.Payment", on_delete=models.CASCADE, related_name="+", db_index=False)
     amount = money_field()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -749,6 +749,9 @@ def statement_import_void(*, payment_import: PaymentImport, actor: Actor, reason
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("Say why the import is voided.")
+    # Its payments and their allocations go: after any reconciliation run of the client at work
+    # (rank 0 of the lock order), never from under it.
+    locks.reconciliation_lock(client_id=client.pk)
     now = timezone.now()
     # Only the first of two supervisors voiding at once wins the row.
     won = PaymentImport.objects.filter(pk=payment_import.pk, status=ImportStatus.STORED).update(

@@ -17,18 +17,20 @@ value travels as a parameter.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import DateTimeField, JSONField, Max
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -164,19 +166,24 @@ def _policy(client: Client, as_of: dt.date) -> matching.Policy:
 
 def _expected_where(client: Client, as_of: dt.date) -> tuple[str, list]:
     """The scheduled payments a run looks at (alias sp): open ones due by the end of the window,
-    settled ones paid recently enough that a second payment for them is a duplicate, and those
-    whose money a reversal not yet acted on takes back, however old."""
+    settled ones paid recently enough that a second payment for them is a duplicate, those whose
+    money a reversal not yet acted on takes back, however old, and those an open item is about (a
+    duplicate of an old payment is told again as a duplicate, not taken for new money)."""
     open_marks = ", ".join(["%s"] * len(OPEN_PAYMENT_STATUSES))
+    active_marks = ", ".join(["%s"] * len(ACTIVE_STATUSES))
     recent = as_of - dt.timedelta(days=client.duplicate_window_days + client.payment_window_days_after)
     taken_back, taken_back_params = _money_back_where(client, as_of, alias="rv")
     sql = (
         f"sp.client_id = %s AND ((sp.status IN ({open_marks}) AND sp.due_date <= %s) "  # noqa: S608
         "OR (sp.status = %s AND sp.paid_at >= %s) "
         f"OR sp.id IN (SELECT ra.scheduled_payment_id FROM {_table(Allocation)} ra "
-        f"JOIN {_table(Payment)} rv ON rv.reverses_id = ra.payment_id WHERE ra.client_id = %s AND {taken_back}))"
+        f"JOIN {_table(Payment)} rv ON rv.reverses_id = ra.payment_id WHERE ra.client_id = %s AND {taken_back}) "
+        f"OR sp.id IN (SELECT od.scheduled_payment_id FROM {_table(Discrepancy)} od WHERE od.client_id = %s "
+        f"AND od.status IN ({active_marks}) AND od.scheduled_payment_id IS NOT NULL))"
     )
     params = [client.pk, *OPEN_PAYMENT_STATUSES, as_of + dt.timedelta(days=client.payment_window_days_before),
-              PaymentStatus.PAID, _start_of_day(recent, client.zone), client.pk, *taken_back_params]
+              PaymentStatus.PAID, _start_of_day(recent, client.zone), client.pk, *taken_back_params,
+              client.pk, *ACTIVE_STATUSES]
     return sql, params
 
 
@@ -404,6 +411,8 @@ def _update_from(
             with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            # A temporary table has no statistics until asked: the join plans on its real size.
+            cursor.execute(f"ANALYZE {name}")
         else:
             marks = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)  # noqa: S608
@@ -554,14 +563,34 @@ def _record_customers(client: Client, identified: dict[int, int]) -> int:
     )
 
 
+def _record_reversed(client: Client, unallocations: list[matching.Unallocation], received: dict[int, matching.Received]) -> int:
+    """A return the import could not link to its payment, linked to the one the run took money back
+    from: its payment's unallocated rest counts it from now on, like any linked return."""
+    links = sorted({
+        (undo.reversal_id, undo.payment_id) for undo in unallocations
+        if undo.reversal_id in received and received[undo.reversal_id].reverses is None
+    })
+    sql = (
+        f"UPDATE {_table(Payment)} AS p SET reverses_id = v.original_id FROM reconciliation_run_reversal v "  # noqa: S608
+        "WHERE p.id = v.id AND p.client_id = %s AND p.reverses_id IS NULL"
+    )
+    return _update_from("reconciliation_run_reversal", [("id", "bigint"), ("original_id", "bigint")], links, sql, [client.pk])
+
+
 def _resolve(client: Client, run: ReconciliationRun, resolutions: list[matching.Resolution], now) -> list[tuple[Discrepancy, str, str]]:
-    """Resolve the open items whose problem went away, on their log; returns (item, status before, reason)."""
+    """Resolve the open items whose problem went away, on their log; returns (item, status before, reason).
+
+    Only items a run logged: one a person logged (a chargeback under dispute, an adjustment) counts
+    for the one-open-item rule, but a person closes it.
+    """
     if not resolutions:
         return []
     reasons = {r.fingerprint: r.reason for r in resolutions}
     items = []
     for chunk in _chunks(sorted(reasons)):
-        items += locks.locked(Discrepancy.objects.filter(client=client, fingerprint__in=chunk, status__in=ACTIVE_STATUSES))
+        items += locks.locked(Discrepancy.objects.filter(
+            client=client, fingerprint__in=chunk, status__in=ACTIVE_STATUSES, detected_by__startswith="run:"
+        ))
     resolved = []
     for item in items:
         before = item.status
@@ -666,60 +695,142 @@ def _summary(finding: matching.Finding, names: dict[int, str]) -> str:
     return summary[:300]
 
 
+class _Logged(NamedTuple):
+    """A discrepancy the run logged, as its audit event tells it."""
+
+    pk: int
+    kind: str
+    summary: str
+    priority: str
+    currency: str
+    amount_expected: Decimal | None
+    amount_actual: Decimal | None
+    amount_difference: Decimal
+    sla_due_at: dt.datetime
+    detected_by: str
+    scheduled_payment: str | None  # its reference
+
+
+# The columns of a new discrepancy that differ from one finding to the next; the others are the
+# same for every item of the run (its defaults, the run, the moment).
+_VARYING = (
+    "number", "kind", "priority", "priority_rank", "summary", "currency", "amount_expected", "amount_actual",
+    "amount_difference", "customer_id", "scheduled_payment_id", "mismatch_field", "sla_due_at", "sla_history",
+    "fingerprint",
+)
+
+
+def _discrepancy_columns(client: Client, run: ReconciliationRun, now) -> tuple[list[str], list]:
+    """(columns, values) of a new discrepancy's row, in the table's order, with None in the
+    varying ones: the model's defaults in database form, the client, the run, the moment."""
+    fixed = {"client_id": client.pk, "detected_by": run.detected_by, "created_at": now, "updated_at": now}
+    columns, values = [], []
+    for f in Discrepancy._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        columns.append(f.column)
+        if f.attname in _VARYING:
+            values.append(None)
+            continue
+        value = fixed[f.attname] if f.attname in fixed else f.get_default()
+        if isinstance(f, JSONField):
+            value = json.dumps(value)
+        elif isinstance(f, DateTimeField) and value is not None:
+            value = connection.ops.adapt_datetimefield_value(value)
+        values.append(value)
+    return columns, values
+
+
 def _log_findings(
     client: Client, run: ReconciliationRun, findings: list[matching.Finding], inputs: _Inputs, now
-) -> tuple[list[tuple[Discrepancy, matching.Finding]], int]:
+) -> tuple[list[tuple[_Logged, matching.Finding]], int]:
     """Log the new findings as discrepancies, numbered in the client's sequence under its chain
     head lock; a fingerprint already logged (by this or an earlier run, or by hand) is skipped.
-    Returns (the items logged with their findings, how many were already logged)."""
+    One INSERT ... SELECT ... ON CONFLICT (client, fingerprint) DO NOTHING from a temporary table
+    (COPY on PostgreSQL), the payments linked by COPY. Returns (the items logged with their
+    findings, how many were logged before)."""
     unique: dict[str, matching.Finding] = {}
     for finding in findings:
         unique.setdefault(finding.fingerprint, finding)
     if not unique:
         return [], 0
-    locks.client_chain_head(client_id=client.pk)
-    known = set()
-    for chunk in _chunks(sorted(unique)):
-        known |= set(Discrepancy.objects.filter(client=client, fingerprint__in=chunk).values_list("fingerprint", flat=True))
-    new = [unique[fp] for fp in sorted(unique) if fp not in known]
-    if not new:
-        return [], len(unique)
-    number = (Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0) + 1
+    new = [unique[fp] for fp in sorted(unique)]
+    number = 1  # the order among the new items; numbered after the client's last under its lock, below
     expected = {e.id: e for e in inputs.expected}
     names = {c.id: c.name for c in inputs.customers}
-    items = []
+    columns, template = _discrepancy_columns(client, run, now)
+    place = {name: columns.index(Discrepancy._meta.get_field(name.removesuffix("_id")).column) for name in _VARYING}
+    adapt = connection.ops.adapt_datetimefield_value
+    due_of = {priority: policy.sla_due_at(now, client.sla_hours(priority)) for priority in policy.PRIORITIES}
+    rows, items = [], {}
     for finding in sorted(new, key=lambda f: (f.kind, f.expected_id or 0, f.payment_ids, f.fingerprint)):
         amount_expected, amount_actual = _money(finding.amount_expected), _money(finding.amount_actual)
         difference = (amount_actual or Decimal("0.00")) - (amount_expected or Decimal("0.00"))
         priority = _priority(client, difference, finding.low_priority)
-        due = policy.sla_due_at(now, client.sla_hours(priority))
+        due = due_of[priority]
         customer_id = finding.customer_id
-        if customer_id is None and finding.expected_id in expected:
-            customer_id = expected[finding.expected_id].customer_id
-        items.append(Discrepancy(
-            client=client, number=number, kind=finding.kind, priority=priority, priority_rank=PRIORITY_RANK[priority],
-            summary=_summary(finding, names), currency=finding.currency or client.currency,
-            amount_expected=amount_expected, amount_actual=amount_actual, amount_difference=difference,
-            customer_id=customer_id, scheduled_payment_id=finding.expected_id,
-            mismatch_field=MISMATCH_FIELDS.get(finding.mismatch_field, MismatchField.OTHER) if finding.kind == matching.MISMATCH else "",
-            sla_due_at=due, sla_history=policy.sla_started([], due_at=due, level=0),
-            detected_by=run.detected_by, fingerprint=finding.fingerprint,
+        scheduled = expected.get(finding.expected_id)
+        if customer_id is None and scheduled is not None:
+            customer_id = scheduled.customer_id
+        summary = _summary(finding, names)
+        currency = finding.currency or client.currency
+        mismatch = MISMATCH_FIELDS.get(finding.mismatch_field, MismatchField.OTHER) if finding.kind == matching.MISMATCH else ""
+        row = list(template)
+        for name, value in (
+            ("number", number), ("kind", finding.kind), ("priority", priority), ("priority_rank", PRIORITY_RANK[priority]),
+            ("summary", summary), ("currency", currency), ("amount_expected", amount_expected),
+            ("amount_actual", amount_actual), ("amount_difference", difference), ("customer_id", customer_id),
+            ("scheduled_payment_id", finding.expected_id), ("mismatch_field", mismatch), ("sla_due_at", adapt(due)),
+            ("sla_history", json.dumps(policy.sla_started([], due_at=due, level=0))), ("fingerprint", finding.fingerprint),
+        ):
+            row[place[name]] = value
+        rows.append(tuple(row))
+        items[finding.fingerprint] = (finding, _Logged(
+            0, finding.kind, summary, priority, currency, amount_expected, amount_actual, difference, due, run.detected_by,
+            scheduled.reference if scheduled is not None else None,
         ))
         number += 1
-    # The fingerprints were looked up under the chain head lock, which every logger takes first:
-    # no conflict can come; DO NOTHING still keeps a problem one item if one ever did.
-    Discrepancy.objects.bulk_create(items, batch_size=1000, ignore_conflicts=True)
-    by_fingerprint = {f.fingerprint: f for f in new}
-    logged = []
-    for chunk in _chunks([f.fingerprint for f in new]):
-        for item in Discrepancy.objects.filter(client=client, fingerprint__in=chunk, detected_by=run.detected_by):
-            logged.append((item, by_fingerprint[item.fingerprint]))
-    logged.sort(key=lambda pair: pair[0].number)
-    through = Discrepancy.payments.through
-    through.objects.bulk_create(
-        [through(discrepancy_id=item.pk, payment_id=pid) for item, finding in logged for pid in sorted(set(finding.payment_ids))],
-        batch_size=1000,
+    names_sql = ", ".join(columns)
+    table = "reconciliation_run_finding"
+    empty = "WITH NO DATA" if connection.vendor == "postgresql" else "WHERE 0 = 1"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMP TABLE {table} AS SELECT {names_sql} FROM {_table(Discrepancy)} {empty}")  # noqa: S608
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names_sql}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names_sql}) VALUES ({marks})", rows)  # noqa: S608
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {table}")
+        # Numbers are handed out under the client's chain head lock, which every logger takes
+        # before it looks a fingerprint up: a fingerprint logged before (by a run or a person,
+        # resolved or not) is left out, and the rest are numbered on from the client's last one,
+        # without gaps. DO NOTHING keeps a problem one item if a conflict ever came.
+        locks.client_chain_head(client_id=client.pk)
+        last = Discrepancy.objects.filter(client=client).aggregate(n=Max("number"))["n"] or 0
+        selected = ", ".join(
+            "%s + ROW_NUMBER() OVER (ORDER BY t.number)" if column == "number" else f"t.{column}" for column in columns
+        )
+        cursor.execute(
+            f"INSERT INTO {_table(Discrepancy)} ({names_sql}) SELECT {selected} FROM {table} t "  # noqa: S608
+            f"WHERE NOT EXISTS (SELECT 1 FROM {_table(Discrepancy)} d WHERE d.client_id = t.client_id "
+            "AND d.fingerprint = t.fingerprint) "
+            "ON CONFLICT (client_id, fingerprint) DO NOTHING RETURNING id, fingerprint",
+            [last],
+        )
+        stored = cursor.fetchall()
+        cursor.execute(f"DROP TABLE {table}")
+    logged = sorted(
+        ((items[fp][1]._replace(pk=pk), items[fp][0]) for pk, fp in stored), key=lambda pair: pair[0].pk
     )
+    through = Discrepancy.payments.through
+    with bulk.row_writer(through, ["discrepancy_id", "payment_id"]) as write:
+        for item, finding in logged:
+            for payment_id in sorted(set(finding.payment_ids)):
+                write((item.pk, payment_id))
     return logged, len(unique) - len(logged)
 
 
@@ -742,12 +853,12 @@ def _events(
     events = [PendingEvent("reconciliation.run", ("reconciliationrun", run.pk), {
         "as_of": run.as_of, "trigger": run.trigger, "counts": counts, "waiting_for": waiting_for,
     })]
-    for item, finding in logged:
+    for item, _ in logged:
         events.append(PendingEvent("discrepancy.logged", ("discrepancy", item.pk), {
             "kind": item.kind, "summary": item.summary, "priority": item.priority, "currency": item.currency,
             "amount_expected": item.amount_expected, "amount_actual": item.amount_actual,
             "difference": item.amount_difference,
-            "scheduled_payment": expected[finding.expected_id].reference if finding.expected_id in expected else None,
+            "scheduled_payment": item.scheduled_payment,
             "sla_due_at": item.sla_due_at, "detected_by": item.detected_by,
         }))
     for item, before, reason in resolved:
@@ -775,6 +886,7 @@ def _write(client: Client, run: ReconciliationRun, actor: Actor, inputs: _Inputs
     allocated = _insert_allocations(client, result.allocations, actor, now)
     updated = _update_scheduled_payments(client, inputs, result, received, as_of, now)
     identified = _record_customers(client, result.identified)
+    _record_reversed(client, result.unallocations, received)
     resolved = _resolve(client, run, result.resolutions, now)
     mandates = _act_on_mandates(client, result, schedules, as_of)
     logged, already = _log_findings(client, run, result.findings, inputs, now)

@@ -124,3 +124,11 @@ def test_a_run_refused_while_another_works_exits_non_zero(client_a):
 def test_it_refuses_a_wrong_client_or_date(client_a, args, message):
     with pytest.raises(CommandError, match=message):
         reconcile(*args)
+
+
+def test_it_says_when_missing_payments_wait_for_a_first_statement(client_a, customer_a):
+    make_schedule(client_a, customer_a, due=dt.date(2026, 11, 30), today=dt.date(2026, 11, 20))
+
+    output = reconcile("--client", "ACME", "--as-of", "2026-12-10")
+
+    assert "missing held back for 1 payments: no statement of the client is in yet" in output

@@ -594,3 +594,85 @@ def test_end_to_end_a_return_of_an_old_payment_reopens_it_with_a_chargeback(clie
 
     again = services.reconciliation_run(client=client_a, as_of=AS_OF)
     assert (again.logged, again.run.counts["taken_back"]) == (0, 0)
+
+
+def test_end_to_end_voiding_the_import_of_a_return_gives_the_money_back_to_the_next_run(client_a, customer_a, month, mapping):
+    from bpo_ledger.models import PaymentImport
+    from reconciliation.services import statement_import_void
+
+    full, unpaid, short = month
+    _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    services.reconciliation_run(client=client_a, as_of=dt.date(2026, 12, 2))
+    paid = Payment.objects.get(client=client_a, amount=Decimal("250.00"))
+    returns = PaymentImport.objects.create(client=client_a, file_name="returns.ach", sha256="0" * 64, format="nacha")
+    received(client_a, "-250.00", kind="reversal", reverses=paid, return_code="R01", payment_import=returns,
+             value_date=dt.date(2026, 12, 4))
+    services.reconciliation_run(client=client_a, as_of=AS_OF)
+    chargeback = Discrepancy.objects.get(client=client_a, kind="chargeback")
+
+    statement_import_void(payment_import=returns, actor="system:test", reason="the bank sent it by mistake")
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    assert not UndoneAllocation.objects.exists()
+    full.refresh_from_db()
+    assert (full.status, full.amount_paid) == ("paid", Decimal("250.00"))
+    chargeback.refresh_from_db()
+    assert chargeback.status == "resolved" and outcome.resolved == 1
+
+
+def test_end_to_end_a_duplicate_stays_one_item_long_after_the_payment_it_repeats(client_a, customer_a):
+    old = first_payment(make_schedule(client_a, customer_a, due=dt.date(2026, 10, 1), today=dt.date(2026, 9, 20)))
+    received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 1), payer_account_hash=customer_a.bank_account_hash)
+    received(client_a, "250.00", reference=old.reference, value_date=dt.date(2026, 10, 3), payer_account_hash=customer_a.bank_account_hash)
+    first = services.reconciliation_run(client=client_a, as_of=dt.date(2026, 10, 5))
+    assert [item.kind for item in Discrepancy.objects.filter(client=client_a)] == ["duplicate"] and first.logged == 1
+
+    later = services.reconciliation_run(client=client_a, as_of=AS_OF)  # the payment settled 70 days before
+
+    assert later.logged == 0 and Discrepancy.objects.filter(client=client_a).count() == 1
+
+
+def test_an_item_a_person_logged_is_left_to_a_person_even_when_its_payment_is_settled(client_a, due, engine):
+    from discrepancies.services import discrepancy_log
+
+    manual, _ = discrepancy_log(client=client_a, actor="system:test", kind="chargeback", summary="customer disputes it",
+                                scheduled_payment=due, fingerprint="hand:dispute")
+    engine(lambda inputs: matching.Result(resolutions=[matching.Resolution("hand:dispute", "paid in full", ())]))
+
+    outcome = services.reconciliation_run(client=client_a, as_of=AS_OF)
+
+    manual.refresh_from_db()
+    assert manual.status == "open" and outcome.resolved == 0 and outcome.run.counts["resolved"] == 0
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_voiding_an_import_waits_for_the_run_at_work(client_a, customer_a, month, mapping, monkeypatch):
+    from reconciliation.services import statement_import_void
+
+    full, unpaid, short = month
+    statement = _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
+    matched, finish = threading.Event(), threading.Event()
+    reconcile = matching.reconcile
+
+    def slow_engine(**inputs):
+        result = reconcile(**inputs)
+        matched.set()
+        finish.wait(30)
+        return result
+
+    monkeypatch.setattr(matching, "reconcile", slow_engine)
+    run_thread, run_results = _in_thread(lambda: services.reconciliation_run(client=client_a, as_of=AS_OF))
+    assert matched.wait(30)
+    void_thread, void_results = _in_thread(lambda: statement_import_void(
+        payment_import=statement, actor="system:test", reason="wrong file"))
+    time.sleep(1)
+    assert void_thread.is_alive() and void_results == [], "the void waits while the run works"
+    finish.set()
+    run_thread.join(30)
+    void_thread.join(30)
+
+    assert run_results[0].run.status == "succeeded" and void_results[0].status == "voided"
+    assert not Allocation.objects.filter(client=client_a).exists()
+    full.refresh_from_db()
+    assert full.status != "paid" and full.amount_paid == Decimal("0.00")  # open again as of the void's day

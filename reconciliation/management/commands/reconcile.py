@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from bpo_ledger.clock import parse_day
+from bpo_ledger.clock import client_today, parse_day
 from bpo_ledger.errors import DomainError
 from bpo_ledger.models import Client
 from reconciliation import matching
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(str(exc)) from None
         run = outcome.run
-        title = (f"{tenant.code}: dry run as of {day or 'today'}, nothing written" if run is None
+        title = (f"{tenant.code}: dry run as of {(day or client_today(tenant)).isoformat()}, nothing written" if run is None
                  else f"{tenant.code}: run {run.pk} as of {run.as_of.isoformat()} {run.get_status_display().lower()}")
         self.stdout.write(title)
         for line in summary_lines(outcome):
@@ -65,6 +65,8 @@ def summary_lines(outcome: RunOutcome) -> Iterable[str]:
     if outcome.waiting_for:
         waiting = ", ".join(f"{w['account']} (statements through {w['through'] or 'none'})" for w in outcome.waiting_for)
         yield f"missing held back, waiting for statements of: {waiting}"
+    elif counts.get("waiting"):
+        yield f"missing held back for {counts['waiting']} payments: no statement of the client is in yet"
     else:
         yield "waiting for no statements"
     yield "time per phase: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in outcome.phase_seconds.items())
