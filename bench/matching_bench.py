@@ -442,6 +442,7 @@ def bench_matching(scale):
     if first["status"] != "succeeded":
         raise SystemExit(f"matching: the run failed: {first['error']}")
     phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in first["phase_seconds"].items())
+    phases += f", outside them (the run's record, its lock, the commit) {first['seconds'] - sum(first['phase_seconds'].values()):.2f} s"
     print(f"  reconciliation_run: {first['seconds']:.2f} s end to end ({phases}); "
           f"read {first['counts'].get('payments_in', 0):,} payments and {first['counts'].get('expected_in', 0):,} "
           f"expected payments; logged {first['logged']:,}, resolved {first['resolved']:,}")
