@@ -52,7 +52,8 @@ Findings, each with a fingerprint (at most 64 characters) logged once:
   known customer's money with nothing due; the rest is listed in ``Result.credits`` and applied
   by a later run's credit pass (the item is resolved when the credit is used up).
 - ``underpayment:<expected>:<paid cents>``: an expected payment left short by a match, or past
-  grace with something but not enough paid; resolved when it is paid in full.
+  grace with something but not enough paid (then, like missing, once the statements are in);
+  resolved when it is paid in full.
 - ``duplicate:<payment>``: a payment quoting only settled references, from the payer who settled
   it (same account hash or same customer; an unidentified payer counts as the reference's
   customer) within ``duplicate_window`` days of that payment's value date; not allocated.
@@ -320,7 +321,8 @@ def reconcile(
 
 _TOKEN = re.compile(r"[0-9A-Z]+")
 _PLAIN = re.compile(r"[0-9A-Z\n-]*")  # references as the ledger writes them
-_MAX_SPAN = 8  # a reference is found across at most this many words of the text
+_MAX_SPAN = 8
+_SEPARATORS = str.maketrans("", "", " -/._:,;#\t\r\n")  # a reference is found across at most this many words of the text
 
 # Kinds of what a normalized reference names, kept in the low two bits of an index entry.
 _EXPECTED, _SCHEDULE, _CUSTOMER = 0, 1, 2
@@ -399,7 +401,11 @@ class _References:
         words whose letters and digits spell a reference wins, and the scan goes on after it."""
         if not text or not self.index:
             return []
-        tokens = _TOKEN.findall(text.upper())
+        upper = text.upper()
+        whole = self.index.get(upper.translate(_SEPARATORS))
+        if whole is not None:  # the text is a reference and nothing else (the usual case)
+            return [whole] if isinstance(whole, int) else list(whole)
+        tokens = _TOKEN.findall(upper)
         found: list[int] = []
         index, first1, first2, max_len = self.index, self.first1, self.first2, self.max_len
         n = len(tokens)
@@ -462,6 +468,7 @@ class _Engine:
         self.policy = policy
         self.tolerance_cents, self.tolerance_bp = policy.tolerance_cents, policy.tolerance_bp
         self.result = Result()
+        self.allocations = self.result.allocations
         # Expected payments in due order: an index into these lists is also their due order.
         self.exp: list[Expected] = sorted(expected, key=attrgetter("due", "id"))
         self.pos: dict[int, int] = {e.id: i for i, e in enumerate(self.exp)}
@@ -608,7 +615,7 @@ class _Engine:
 
     def allocate(self, pid: int, i: int, amount: int, rule: str, explanation: str) -> None:
         e = self.exp[i]
-        self.result.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
+        self.allocations.append(Allocation(pid, e.id, amount, rule, explanation))
         paid = self.paid[i] = self.paid[i] + amount
         self.left[pid] -= amount
         if rule != CREDIT:
@@ -642,25 +649,29 @@ class _Engine:
 
     def run(self) -> Result:
         payments, reversals, skipped, later = [], [], 0, 0
+        as_of, payment, left = self.policy.as_of, self.payment, self.left
+        # Money of an earlier run (used in part before, allocated before, or held as credit): only
+        # the credit pass.
+        rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
+        held, fresh = set(), []
         for r in self.received:
-            if r.value_date > self.policy.as_of:
+            if r.value_date > as_of:
                 later += 1
             elif r.kind in _SKIPPED_KINDS:
                 skipped += 1
             elif r.amount < 0 and (r.kind in _REVERSAL_KINDS or r.return_code):
                 reversals.append(r)
             elif r.amount > 0 and r.kind not in _REVERSAL_KINDS and r.unallocated > 0:
-                self.payment[r.id] = r
-                self.left[r.id] = r.unallocated
-                payments.append(r.id)
+                pid = r.id
+                payment[pid] = r
+                left[pid] = r.unallocated
+                payments.append(pid)
+                if r.unallocated < r.amount or pid in rows_by_payment or pid in overpaid_before:
+                    held.add(pid)
+                else:
+                    fresh.append(pid)
             elif r.amount <= 0:
                 skipped += 1
-        # Money of an earlier run (allocated before, or held as credit): only the credit pass.
-        rows_by_payment, overpaid_before = self.rows_by_payment, self.overpaid_before
-        payment = self.payment
-        held = {pid for pid in payments
-                if pid in rows_by_payment or pid in overpaid_before or payment[pid].unallocated < payment[pid].amount}
-        fresh = [pid for pid in payments if pid not in held]
 
         for r in reversals:
             if f"chargeback:{r.id}" not in self.open_fps:  # else it took back nothing: left to people
@@ -669,8 +680,8 @@ class _Engine:
         for pid in fresh:
             entries = found[pid] = find(payment[pid].text)
             if entries:
-                self.by_reference(pid)
-        matched, stopped, left = self.matched, self.stopped, self.left
+                self.by_reference(pid, entries)
+        matched, stopped = self.matched, self.stopped
         rest = [pid for pid in fresh if pid not in matched and pid not in stopped]
         for pid in rest:
             self.by_customer_amount(pid)
@@ -739,11 +750,11 @@ class _Engine:
             undone.append(row[0])
             i = self.pos.get(row[0])
             if i is None:
+                self.reversed_unknown(r, original, row[0], take)
                 continue
             self.paid[i] -= take
-            was = self.is_settled[i]
             self.is_settled[i] = self.paid_in_full(i)
-            if was and not self.is_settled[i]:
+            if not self.is_settled[i]:
                 self.reopened.setdefault(i, (r, original))
             e = self.exp[i]
             action = RETURN_CODE_ACTIONS.get(r.return_code)
@@ -759,13 +770,22 @@ class _Engine:
                 (r.id,) if original is None else (r.id, original), return_code=r.return_code,
             ))
 
+    def reversed_unknown(self, r: Received, original: int, expected_id: int, amount: int) -> None:
+        """Money taken back from an expected payment the run was not given (settled long ago):
+        its chargeback item all the same, unless it has an open item already."""
+        if any(it.fingerprint not in self.resolved for it in self.open_by_expected.get(expected_id, ())):
+            return
+        self.add_finding(Finding(
+            CHARGEBACK, f"chargeback:{expected_id}:{r.id}",
+            f"Scheduled payment {expected_id} is open again: {r.kind} {r.id} of {_money(amount)} on "
+            f"{_day(r.value_date)}" + (f", return code {r.return_code}" if r.return_code else ""),
+            r.currency, None, None, expected_id, r.customer_id, (r.id, original), return_code=r.return_code,
+        ))
+
     # ---------------------------------------------------------------- pass 1: reference
 
-    def by_reference(self, pid: int) -> None:
+    def by_reference(self, pid: int, entries: list[int]) -> None:
         p = self.payment[pid]
-        entries = self.entries(pid)
-        if not entries:
-            return
         if len(entries) == 1 and entries[0] & 3 == _EXPECTED:
             # The usual case, one reference of an open payment in the currency: straight on.
             i = entries[0] >> 2
@@ -777,7 +797,8 @@ class _Engine:
                 self.allocate(pid, i, min(before, rest), REFERENCE, f"matched by reference {e.reference} in the remittance text")
                 if before - rest > self.tol(rest):
                     self.overpayment(pid, before, rest, [e])
-                self.check_account(pid, [e])
+                if p.payer_account_hash:
+                    self.check_account(pid, [e])
                 return
         quoted: list[int] = []
         schedules: list[int] = []
@@ -812,6 +833,9 @@ class _Engine:
         if not targets:
             if quoted:
                 self.settled_reference(pid, quoted[0])
+            elif in_schedules:  # a schedule paid up: its reference still says whose money it is
+                e = self.exp[in_schedules[0]]
+                self.name_customer(pid, e.customer_id, f"schedule reference {e.schedule_ref} in the remittance text")
             return
         targets.sort()
         self.name_customer(pid, self.exp[targets[0]].customer_id)
@@ -935,13 +959,16 @@ class _Engine:
         amount, vd = self.left[pid], p.value_date
         before, after = self.policy.window_before, self.policy.window_after
         candidates = self.open_of(customer, p.currency, vd + before)
+        exp, paid, tol = self.exp, self.paid, self.tol
+        rests = [exp[i].amount_due - paid[i] for i in candidates]
         for s in range(len(candidates)):
             total = 0
             for k in range(s, len(candidates)):
-                total += self.outstanding(candidates[k])
-                if total - self.tol(total) > amount:
+                total += rests[k]
+                slack = tol(total)
+                if total - slack > amount:
                     break
-                if abs(amount - total) <= self.tol(total) and vd <= self.exp[candidates[k]].due + after:
+                if abs(amount - total) <= slack and vd <= exp[candidates[k]].due + after:
                     how = self.how[pid]
                     for i in candidates[s:k + 1]:
                         e = self.exp[i]
@@ -1000,11 +1027,11 @@ class _Engine:
             if not held and pid not in self.matched and pid not in self.overpaid:
                 name = self.customers[customer].name if customer in self.customers else f"customer {customer}"
                 applied = p.unallocated - left
-                more = f" after {_money(applied)} applied to what is due" if applied else ""
+                what = f"{_money(applied)} applied to what was due" if applied else "nothing due"
                 self.overpaid.add(pid)
                 self.add_finding(Finding(
                     OVERPAYMENT, f"overpayment:{pid}",
-                    f"Payment {pid} of {_money(p.amount)} {p.currency} from {name}: nothing due{more}; "
+                    f"Payment {pid} of {_money(p.amount)} {p.currency} from {name}: {what}; "
                     f"{_money(left)} held as credit",
                     p.currency, applied, p.unallocated, None, customer, (pid,),
                 ))
@@ -1099,6 +1126,8 @@ class _Engine:
                         return_code=r.return_code,
                     ))
             elif self.paid[i] > 0 and (i in self.matched_now or past_grace):
+                if not items and i not in self.matched_now and self.wait_for_statements(e):
+                    continue  # part paid, and the rest may be in a statement not in yet
                 if items and all(it.kind == MISSING for it in items):
                     for it in items:
                         self.resolve(it, f"partly paid: {_money(self.paid[i])} of {_money(e.amount_due)}",
@@ -1113,17 +1142,25 @@ class _Engine:
                         tuple(pid for pid, _ in self.paid_by(i)),
                     ))
             elif past_grace and not items:
-                needed = e.due + policy.grace_days
-                short = tuple(account for account, through in self.coverage if through < needed)
-                if not self.coverage or short:
-                    result.waiting.append(Waiting(e.id, short))
+                if self.wait_for_statements(e):
                     continue
+                needed = e.due + policy.grace_days
                 self.add_finding(Finding(
                     MISSING, f"missing:{e.id}",
                     f"{e.reference} due {_day(e.due)}: {_money(self.outstanding(i))} {e.currency} not received "
                     f"by {_day(needed)} (grace {policy.grace_days} days)",
                     e.currency, e.amount_due, self.paid[i], e.id, e.customer_id, (),
                 ))
+
+    def wait_for_statements(self, e: Expected) -> bool:
+        """Whether a statement of some account is not in yet for the days up to due + grace (or
+        the client has no statement account at all): then the run says so and waits."""
+        needed = e.due + self.policy.grace_days
+        short = tuple(account for account, through in self.coverage if through < needed)
+        if self.coverage and not short:
+            return False
+        self.result.waiting.append(Waiting(e.id, short))
+        return True
 
     def summarize(self, payments: list[int], reversals: list[Received], skipped: int, later: int) -> None:
         result = self.result

@@ -627,3 +627,99 @@ def test_a_stale_reference_outside_the_duplicate_window_still_names_the_customer
     assert allocated(result) == [(11, 2, 10000, CUSTOMER_AMOUNT)]
     assert result.identified == {11: 1}
     assert result.findings == []
+
+
+def test_money_partly_used_before_only_goes_to_the_credit_pass():
+    # 50.00 of payment 10 went before (refunded, or allocated and taken back): its rest is credit,
+    # not a new payment quoting a settled reference.
+    _, result = given(
+        expected=[exp(1, paid=10000, settled=True), exp(2, due="2026-01-10")],
+        received=[pay(10, 15000, unallocated=10000, customer=1, text=ref(1, 1))],
+        customers=[ACME],
+    )
+
+    assert allocated(result) == [(10, 2, 10000, CREDIT)]
+    assert result.findings == []
+
+
+def test_a_reversal_that_took_back_nothing_is_left_to_people_while_its_item_is_open():
+    _, result = given(
+        expected=[exp(1, paid=10000, settled=True)],
+        received=[pay(20, -10000, kind="reversal", text=ref(1, 1), on="2026-01-08")],
+        settled=[stored(10, 1, 10000)], customers=[ACME],
+        open_items=[OpenItem("chargeback:20", CHARGEBACK, None, (20,))],
+    )
+
+    assert result.unallocations == [] and result.findings == []
+
+
+def test_past_grace_with_part_paid_and_no_item_is_an_underpayment_not_missing():
+    _, result = given(policy=LATER, expected=[exp(1, paid=3000)], customers=[ACME])
+
+    under = finding(result, UNDERPAYMENT)
+    assert (under.fingerprint, under.amount_actual) == ("underpayment:1:3000", 3000)
+
+
+def test_the_customer_named_by_the_import_comes_before_the_account_owner():
+    _, result = given(expected=[exp(1, customer=2, schedule=2)],
+                      received=[pay(10, 10000, customer=2, account="acct-ann")], customers=[ACME, BOB])
+
+    assert allocated(result) == [(10, 1, 10000, CUSTOMER_AMOUNT)]
+
+
+def test_a_schedule_reference_in_another_currency_is_a_currency_mismatch():
+    _, result = given(expected=[exp(1, schedule_ref="CRM-77")],
+                      received=[pay(10, 10000, text="CRM-77", currency="GBP")], customers=[ACME])
+
+    assert result.allocations == []
+    assert finding(result, MISMATCH).mismatch_field == "currency"
+
+
+def test_the_reversal_of_a_part_payment_is_a_chargeback_on_the_payment_it_reopens():
+    _, result = given(
+        expected=[exp(1, paid=6000)],
+        received=[pay(20, -6000, kind="reversal", reverses=10, on="2026-01-08")],
+        settled=[stored(10, 1, 6000)], customers=[ACME],
+    )
+
+    assert finding(result, CHARGEBACK).fingerprint == "chargeback:1:20"
+    assert result.reopened_expected == []  # it was not settled
+
+
+def test_a_reversal_from_an_expected_payment_the_run_was_not_given_is_still_logged():
+    _, result = given(received=[pay(20, -6000, kind="reversal", reverses=10, on="2026-01-08")],
+                      settled=[stored(10, 99, 6000)])
+
+    assert result.unallocations == [Unallocation(10, 99, 6000, 20)]
+    cb = finding(result, CHARGEBACK)
+    assert (cb.fingerprint, cb.expected_id) == ("chargeback:99:20", 99)
+
+
+def test_the_reference_of_a_schedule_paid_up_names_the_customer_whose_credit_it_becomes():
+    policy = POLICY._replace(as_of=day("2026-01-06"))
+    _, result = given(policy=policy, expected=[exp(1, schedule_ref="CRM-77", paid=10000, settled=True),
+                                               exp(2, customer=1, schedule=2, due="2026-03-05")],
+                      received=[pay(10, 10000, text="CRM-77", on="2026-01-06")], customers=[ACME._replace(account_hash="")])
+
+    assert result.allocations == []
+    assert result.identified == {10: 1}
+    assert result.credits == [(1, 10, 10000)]
+    assert finding(result, OVERPAYMENT).customer_id == 1
+
+
+def test_a_known_customer_paying_more_than_all_that_is_due():
+    _, result = given(expected=[exp(1, due="2026-01-02")], received=[pay(10, 25000, customer=1, on="2026-01-11")],
+                      customers=[ACME])
+
+    assert allocated(result) == [(10, 1, 10000, CREDIT)]
+    over = finding(result, OVERPAYMENT)
+    assert "100.00 applied to what was due; 150.00 held as credit" in over.summary
+    assert result.credits == [(1, 10, 15000)]
+
+
+def test_part_paid_past_grace_waits_for_statements_too():
+    coverage = [Coverage(ACCOUNT, day("2026-01-14"))]
+    _, result = given(policy=LATER, expected=[exp(1, paid=3000)], customers=[ACME], coverage=coverage)
+
+    assert result.findings == []
+    assert result.waiting == [Waiting(1, (ACCOUNT,))]

@@ -105,6 +105,14 @@ def reversals_of(inputs, result, rnd):
     return out
 
 
+def first_run(inputs, rnd):
+    """A run, its result stored, and the next run's rows: those plus returns of some payments."""
+    result = run(inputs)
+    after = apply(result, inputs)
+    more = after._replace(received=after.received + tuple(reversals_of(inputs, result, rnd)))
+    return result, after, more
+
+
 def shuffled(inputs, rnd):
     def mix(rows):
         rows = list(rows)
@@ -171,10 +179,8 @@ def test_the_order_of_the_rows_does_not_matter(world):
 @given(worlds())
 def test_no_payment_beyond_its_money_and_no_expected_beyond_its_amount(world):
     inputs, later, days, rnd = world
-    result = run(inputs)
+    result, _, more = first_run(inputs, rnd)
     check_bounds(inputs, result)
-    after = apply(result, inputs)
-    more = after._replace(received=after.received + tuple(reversals_of(inputs, result, rnd)))
     check_bounds(more, run(more))
 
 
@@ -182,10 +188,8 @@ def test_no_payment_beyond_its_money_and_no_expected_beyond_its_amount(world):
 @given(worlds())
 def test_every_expected_payment_past_grace_has_one_reason_at_most_and_at_least(world):
     inputs, later, days, rnd = world
-    result = run(inputs)
-    after = apply(result, inputs)
+    result, after, more = first_run(inputs, rnd)
     check_one_item(after, result)
-    more = after._replace(received=after.received + tuple(reversals_of(inputs, result, rnd)))
     again = run(more)
     check_one_item(apply(again, more), again)
 
@@ -194,11 +198,9 @@ def test_every_expected_payment_past_grace_has_one_reason_at_most_and_at_least(w
 @given(worlds())
 def test_a_second_run_over_the_stored_result_finds_nothing_new(world):
     inputs, later, days, rnd = world
-    result = run(inputs)
-    after = apply(result, inputs)
+    _, after, more = first_run(inputs, rnd)
     check_nothing_new(run(after))
     # And with reversals coming in between: the run acting on them, then one more finding nothing.
-    more = after._replace(received=after.received + tuple(reversals_of(inputs, result, rnd)))
     result = run(more)
     assert normalized(run(shuffled(more, random.Random(7)))) == normalized(result)
     check_nothing_new(run(apply(result, more)))
@@ -210,10 +212,8 @@ def test_later_payments_then_a_second_run_find_nothing_new(world):
     """Payments arriving after a run (rests of underpayments, duplicates, credit to apply), a
     run on a later date, then one more over its stored result."""
     inputs, later, days, rnd = world
-    first = run(inputs)
-    after = apply(first, inputs)
-    policy = after.policy._replace(as_of=after.policy.as_of + days)
-    more = after._replace(policy=policy, received=after.received + later + tuple(reversals_of(inputs, first, rnd)))
+    _, _, more = first_run(inputs, rnd)
+    more = more._replace(policy=more.policy._replace(as_of=more.policy.as_of + days), received=more.received + later)
     second = run(more)
     check_bounds(more, second)
     stored = apply(second, more)
