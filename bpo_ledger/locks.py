@@ -4,8 +4,10 @@ Two transactions that lock the same rows in the same order cannot deadlock, so e
 takes its row locks in this order, and within one kind of row by ascending primary key:
 
     0. the client's reconciliation lock (a PostgreSQL advisory lock, no row): a reconciliation
-       run holds it for its whole work, a manual match for its transaction; both take it
-       before any row lock, so that a run and a person never allocate the same payment twice
+       run holds it for its whole work; a manual match, the undo of a match, a refund of credit
+       and the voiding of an import for their transaction; each takes it before any row lock,
+       so that a run and a person never allocate the same money twice, nor take it away from
+       under the other
     1. customers
     2. payment schedules
     3. scheduled payments

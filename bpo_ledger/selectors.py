@@ -19,7 +19,7 @@ def customer_get(*, client: Client, pk: int) -> Customer:
 
 
 def payments_of(*, client: Client) -> QuerySet[Payment]:
-    return Payment.objects.filter(client=client).select_related("customer", "payment_import", "entered_by")
+    return Payment.objects.filter(client=client).select_related("client", "customer", "payment_import", "entered_by")
 
 
 def audit_events_of(*, client: Client) -> QuerySet[AuditEvent]:

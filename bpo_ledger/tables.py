@@ -1,6 +1,8 @@
 import django_tables2 as tables
+from django.conf import settings
 from django.core.paginator import EmptyPage
 from django.http import Http404
+from django.urls import reverse
 from django_tables2 import LazyPaginator, RequestConfig
 
 from . import events
@@ -68,6 +70,9 @@ class CustomerTable(tables.Table):
 
 
 class PaymentTable(tables.Table):
+    value_date = tables.Column(
+        linkify=lambda record: reverse(settings.PAYMENT_PAGE_URL, args=[record.client.code, record.pk]),
+    )
     amount = tables.Column(attrs={"td": {"class": "num"}})
     payer_account_masked = tables.Column("Payer account", orderable=False)
     customer = tables.Column(linkify=lambda record: record.customer.get_absolute_url() if record.customer else None)

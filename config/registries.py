@@ -16,6 +16,7 @@ CLIENT_MENU = [
     ("Customers", "customer_list", "client", None),
     ("Payments", "payment_list", "client", None),
     ("Statements", "import_list", "client", None),
+    ("Runs", "run_list", "client", None),
     ("Audit trail", "audit_trail", "client", ("supervisor", "auditor", "admin")),
 ]
 
@@ -31,7 +32,12 @@ WORK_LINKS = [
 
 # Sections that higher apps add to the customer page: dotted paths of functions
 # (customer=, access=) -> (template name, context).
-CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules"]
+CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules", "reconciliation.panels.customer_credit"]
+
+# The page of one received payment (reconciliation, which knows its allocations, credit and
+# discrepancies): the url name, taking the client code and the payment id, that the payments list
+# and the schedule page link to.
+PAYMENT_PAGE_URL = "payment_detail"
 
 # Demo data for `make run` (manage.py seed_demo), lowest app first.
 DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed", "reconciliation.demo.seed"]

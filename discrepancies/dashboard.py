@@ -26,6 +26,20 @@ OPENED_COLOR, RESOLVED_COLOR = "#1f5fbf", "#1b7a3d"
 CURRENCY_COLORS = ("#4e79a7", "#f28e2b", "#76b7b2", "#b07aa1", "#9c755f", "#edc948", "#bab0ac")
 
 
+def _per_day_chart(label: str, days: list, solid: tuple[str, str], dashed: tuple[str, str]) -> str:
+    """Two counts per day (rows with .day and the counts as attributes): a solid and a dashed line."""
+    return charts.line_chart(
+        label=f"{label} The table below has the numbers.",
+        x_labels=[d.day.strftime("%b %-d") for d in days],
+        hover_labels=[d.day.strftime("%a %b %-d") for d in days],
+        series=[
+            charts.Series(solid[0], [getattr(d, solid[1]) for d in days], OPENED_COLOR),
+            charts.Series(dashed[0], [getattr(d, dashed[1]) for d in days], RESOLVED_COLOR, dashed=True),
+        ],
+        width=960,
+    )
+
+
 def dashboard_charts(report: reports.DashboardReport) -> dict:
     """The SVG of every chart on the page (escaped by charts.py, safe to mark safe)."""
     items = report.open_items
@@ -93,20 +107,18 @@ def dashboard_charts(report: reports.DashboardReport) -> dict:
         width=480,
         axis_title="Items",
     )
-    flow = charts.line_chart(
-        label=(
-            f"Items opened and resolved per day over the last {len(report.flow)} days: "
-            f"{report.opened_total} opened, {report.resolved_total} resolved. The table below has the numbers."
-        ),
-        x_labels=[d.day.strftime("%b %-d") for d in report.flow],
-        hover_labels=[d.day.strftime("%a %b %-d") for d in report.flow],
-        series=[
-            charts.Series("Opened", [d.opened for d in report.flow], OPENED_COLOR),
-            charts.Series("Resolved", [d.resolved for d in report.flow], RESOLVED_COLOR, dashed=True),
-        ],
-        width=960,
+    flow = _per_day_chart(
+        f"Items opened and resolved per day over the last {len(report.flow)} days: "
+        f"{report.opened_total} opened, {report.resolved_total} resolved.",
+        report.flow, ("Opened", "opened"), ("Resolved", "resolved"),
+    )
+    match_rate = _per_day_chart(
+        f"Payments received and fully allocated per value date over the last {len(report.match_rate)} days: "
+        f"{report.received_total} received, {report.allocated_total} fully allocated.",
+        report.match_rate, ("Received", "received"), ("Fully allocated", "allocated"),
     )
     return {
+        "match_rate": match_rate,
         "by_kind": by_kind,
         "by_status": by_status,
         "aging_counts": aging_counts,

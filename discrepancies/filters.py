@@ -1,6 +1,7 @@
 import datetime as dt
 
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,6 +37,10 @@ AGE_CHOICES = [
 ANY_STATUS = "any"
 
 
+class RunNumberFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
 class QueueFilter(BoundedFilterSet):
     """The queue's filters. Without a status, only active items (open to escalated) are listed."""
 
@@ -55,11 +60,15 @@ class QueueFilter(BoundedFilterSet):
     amount_max = django_filters.NumberFilter(method="amount_max_filter", label="Amount to")
     customer = django_filters.CharFilter(method="customer_filter", label="Customer (name or CRM ref)")
     assignee = django_filters.ChoiceFilter(method="assignee_filter", label="Assignee", empty_label="Anyone")
+    # What one reconciliation run logged (discrepancy_detected_by_idx); the run's page links here.
+    run = RunNumberFilter(method="run_filter", label="Reconciliation run #", min_value=1, max_value=2**63 - 1)
 
     class Meta:
         model = Discrepancy
         form = ProjectForm
-        fields = ["client", "kind", "status", "priority", "age", "sla_breached", "amount_min", "amount_max", "customer", "assignee"]
+        fields = [
+            "client", "kind", "status", "priority", "age", "sla_breached", "amount_min", "amount_max", "customer", "assignee", "run",
+        ]
 
     def __init__(self, *args, accesses, user, workers=(), now: dt.datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -114,6 +123,9 @@ class QueueFilter(BoundedFilterSet):
         if value == "none":
             return queryset.filter(assignee__isnull=True)
         return queryset.filter(assignee_id=int(value))
+
+    def run_filter(self, queryset, name, value):
+        return queryset.filter(detected_by=f"run:{value}")
 
     def by_priority(self, queryset, name, value):
         return queryset.filter(priority_rank=PRIORITY_RANK[value])

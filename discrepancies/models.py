@@ -236,6 +236,8 @@ class Discrepancy(models.Model):
             # The dashboard's opened/resolved per day.
             models.Index(fields=["client", "created_at"], name="discrepancy_created_idx"),
             models.Index(fields=["client", "resolved_at"], condition=Q(resolved_at__isnull=False), name="discrepancy_resolved_idx"),
+            # What one reconciliation run logged (the queue's run filter): WHERE client_id = ? AND detected_by = 'run:42'
+            models.Index(fields=["client", "detected_by"], name="discrepancy_detected_by_idx"),
         ]
 
     def __str__(self):

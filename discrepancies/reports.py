@@ -5,14 +5,27 @@ Python; none reads item rows. Amounts are totalled per currency, never across cu
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import Abs, TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Abs, Coalesce, TruncDate
 from django.utils import timezone
 
-from bpo_ledger.models import Client
+from bpo_ledger.models import Client, Payment
+from schedules.models import Allocation
 
 from .models import ACTIVE_STATUSES, Discrepancy, DiscrepancyKind, Priority, sla_breached_q
 
@@ -188,6 +201,40 @@ def opened_resolved_per_day(
 
 
 @dataclass(frozen=True)
+class DayMatchRate:
+    day: dt.date  # a value date
+    received: int  # payments received (money in) with that value date
+    allocated: int  # of them, those applied in full to scheduled payments
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.allocated / self.received) if self.received else None
+
+
+def match_rate_per_day(*, client: Client, now: dt.datetime | None = None, days: int = 30) -> list[DayMatchRate]:
+    """Per value date over the last `days` days of the client's calendar, zero-filled: the money
+    received and how much of it is fully allocated. One grouped query (payment_client_date_idx,
+    and allocation_payment_idx for each payment's allocated total)."""
+    now = now or timezone.now()
+    today = now.astimezone(client.zone).date()
+    first = today - dt.timedelta(days=days - 1)
+    allocated = (
+        Allocation.objects.filter(client=OuterRef("client"), payment=OuterRef("pk"))
+        .order_by().values("payment").annotate(total=Sum("amount")).values("total")
+    )
+    groups = (
+        Payment.objects.filter(client=client, amount__gt=0, value_date__gte=first, value_date__lte=today)
+        .annotate(applied=Coalesce(Subquery(allocated, output_field=AMOUNT), Value(ZERO, output_field=AMOUNT)))
+        .order_by()
+        .values("value_date")
+        .annotate(received=Count("id"), allocated=Count("id", filter=Q(applied__gte=F("amount"))))
+    )
+    found = {g["value_date"]: (g["received"], g["allocated"]) for g in groups}
+    calendar = (first + dt.timedelta(days=i) for i in range(days))
+    return [DayMatchRate(day, *found.get(day, (0, 0))) for day in calendar]
+
+
+@dataclass(frozen=True)
 class DashboardReport:
     client: Client
     now: dt.datetime
@@ -196,6 +243,19 @@ class DashboardReport:
     breaches: SlaBreaches
     sla: SlaPerformance
     flow: list[DayFlow]
+    match_rate: list[DayMatchRate] = field(default_factory=list)
+
+    @property
+    def received_total(self) -> int:
+        return sum(d.received for d in self.match_rate)
+
+    @property
+    def allocated_total(self) -> int:
+        return sum(d.allocated for d in self.match_rate)
+
+    @property
+    def match_percent(self) -> int | None:
+        return round(100 * self.allocated_total / self.received_total) if self.received_total else None
 
     @property
     def opened_total(self) -> int:
@@ -207,7 +267,7 @@ class DashboardReport:
 
 
 def discrepancy_dashboard(*, client: Client, now: dt.datetime | None = None) -> DashboardReport:
-    """Everything the dashboard shows, as of `now`: six grouped queries in all."""
+    """Everything the dashboard shows, as of `now`: seven grouped queries in all."""
     now = now or timezone.now()
     return DashboardReport(
         client=client,
@@ -217,6 +277,7 @@ def discrepancy_dashboard(*, client: Client, now: dt.datetime | None = None) -> 
         breaches=sla_breaches_by_priority(client=client, now=now),
         sla=sla_performance(client=client, now=now),
         flow=opened_resolved_per_day(client=client, now=now),
+        match_rate=match_rate_per_day(client=client, now=now),
     )
 
 

@@ -12,6 +12,7 @@ from bpo_ledger.events import (
     register_subjects,
     register_system_actors,
 )
+from schedules.models import ALLOCATION_RULE_LABELS
 
 IMPORT = "paymentimport"
 BANK_ACCOUNT = "bankaccount"
@@ -27,6 +28,7 @@ RUN_COUNT_WORDS = (
     ("resolved", "resolved"), ("taken_back", "allocations taken back"), ("unallocated", "payments left unallocated"),
     ("waiting", "held back for statements"),
 )
+PAYMENT = "payment"
 
 
 def _counts(d: dict) -> str:
@@ -78,7 +80,24 @@ def _taken_back(d: dict) -> str:
                    changes(d.get("changes"))])
 
 
-register_subjects({IMPORT: "statement import", BANK_ACCOUNT: "bank account", RUN: "reconciliation run"})
+def _undone(d: dict) -> str:
+    text = f"{money(d.get('amount'), d.get('currency', ''))} of received payment {d.get('payment', '')} " \
+           f"taken back off {d.get('reference', '')}"
+    rule = ALLOCATION_RULE_LABELS.get(d.get("rule", ""), (d.get("rule") or "").replace("_", " "))
+    return joined([f"{text} ({rule.lower()})" if rule else text,
+                   changes(d.get("changes"), {"amount_paid": "amount paid", "schedule_status": "the schedule"})])
+
+
+def _refunded(d: dict) -> str:
+    text = f"{money(d.get('amount'), d.get('currency', ''))} of received payment {d.get('payment', '')} paid back"
+    if d.get("credit_left") not in (None, ""):
+        text += f", {money(d['credit_left'], d.get('currency', ''))} of its credit left"
+    return text
+
+
+register_subjects({
+    IMPORT: "statement import", BANK_ACCOUNT: "bank account", PAYMENT: "received payment", RUN: "reconciliation run",
+})
 register_system_actors({"system:import_statement": "the statement import", RUN_ACTOR: "the reconciliation run"})
 register(
     EventType("statement.imported", "Statement imported", IMPORT, _counts),
@@ -88,4 +107,7 @@ register(
     EventType("reconciliation.run", "Reconciled", RUN, _run),
     EventType("reconciliation.resolved", "Resolved by the reconciliation run", DISCREPANCY, _resolved_by_run),
     EventType("reconciliation.taken_back", "Payment taken back", SCHEDULE, _taken_back),
+    # On the received payment's log and on the schedule's (undo) or the customer's (refund).
+    EventType("allocation.undone", "Match undone", PAYMENT, _undone),
+    EventType("credit.refunded", "Credit refunded", PAYMENT, _refunded),
 )

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.core import signing
 
@@ -57,3 +59,28 @@ class VoidForm(forms.Form):
         max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why the import is undone: wrong client, wrong file, ...",
     )
+
+
+class UndoMatchForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 2}), label="Why the match is undone",
+        help_text="On the schedule's and the payment's log: wrong customer, wrong reference, ...",
+    )
+
+    def __init__(self, *args, allocation_id: int, **kwargs):
+        kwargs.setdefault("auto_id", f"id_undo_{allocation_id}_%s")  # one form per allocation on the page
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class CreditRefundForm(forms.Form):
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"), label="Amount to refund")
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="On the payment's and the customer's log: the customer asked for it back, ...",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_refund_%s")
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)

@@ -11,17 +11,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from bpo_ledger.access import SUPERVISE_ROLES, membership_of_request
 from bpo_ledger.errors import DomainError
-from bpo_ledger.models import PaymentImport
+from bpo_ledger.models import Payment, PaymentImport
+from bpo_ledger.money import format_money
 from bpo_ledger.selectors import audit_timeline
 from bpo_ledger.tables import paginate
 from bpo_ledger.uploads import upload_limit
 
 from . import selectors, services
-from .filters import ImportFilter
+from .filters import ImportFilter, RunFilter, UnmatchedPaymentFilter
 from .formats import StatementError
-from .forms import UploadForm, VoidForm, held_token
-from .models import ImportItem, ImportJob, JobStatus
-from .tables import ImportTable
+from .forms import CreditRefundForm, UndoMatchForm, UploadForm, VoidForm, held_token
+from .models import ImportItem, ImportJob, JobStatus, ReconciliationRun
+from .tables import ImportTable, RunTable, UnmatchedPaymentTable
 
 
 def _import_or_404(access, pk) -> PaymentImport:
@@ -164,6 +165,105 @@ def import_job(request, code, pk):
         "access": access, "job": job, "rows_read": read, "rows_stored": stored,
         "running": job.status in (JobStatus.QUEUED, JobStatus.RUNNING),
     })
+
+
+# --- Reconciliation runs ---------------------------------------------------------------------------
+
+
+@login_required
+def run_list(request, code):
+    access = membership_of_request(request, code)
+    filterset = RunFilter(request.GET, queryset=selectors.runs_of(client=access.client))
+    table = paginate(request, RunTable(filterset.qs, time_zone=access.client.timezone))
+    return render(request, "reconciliation/run_list.html", {"access": access, "filter": filterset, "table": table})
+
+
+@login_required
+def run_detail(request, code, pk):
+    access = membership_of_request(request, code)
+    try:
+        run = selectors.run_get(client=access.client, pk=pk)
+    except ReconciliationRun.DoesNotExist:
+        raise Http404("No such run") from None
+    return render(request, "reconciliation/run_detail.html", {"access": access, "run": run, "summary": selectors.run_summary(run=run)})
+
+
+# --- Received payments: the unmatched ones, one payment's page, undoing a match, refunding credit ------
+
+
+@login_required
+def payments_unmatched(request, code):
+    access = membership_of_request(request, code)
+    filterset = UnmatchedPaymentFilter(request.GET, queryset=selectors.payments_unmatched(client=access.client))
+    table = paginate(request, UnmatchedPaymentTable(filterset.qs))
+    return render(request, "reconciliation/unmatched_list.html", {"access": access, "filter": filterset, "table": table})
+
+
+def _payment_or_404(access, pk) -> Payment:
+    try:
+        return selectors.payment_get(client=access.client, pk=pk)
+    except Payment.DoesNotExist:
+        raise Http404("No such payment") from None
+
+
+@login_required
+def payment_detail(request, code, pk):
+    access = membership_of_request(request, code)
+    payment = _payment_or_404(access, pk)
+    allocations = list(selectors.payment_allocations(payment=payment))
+    if access.can_supervise:
+        for allocation in allocations:
+            allocation.undo_form = UndoMatchForm(allocation_id=allocation.pk)
+    holds_credit = payment.customer_id is not None and payment.rest > 0
+    return render(request, "reconciliation/payment_detail.html", {
+        "access": access, "payment": payment, "allocations": allocations,
+        "reversals": selectors.payment_reversals(payment=payment),
+        "discrepancies": selectors.payment_discrepancies(payment=payment),
+        "refunds": selectors.payment_refunds(payment=payment),
+        "refund_form": CreditRefundForm(initial={"amount": payment.rest}) if holds_credit and access.can_supervise else None,
+        "log": selectors.payment_history(payment=payment, allocations=allocations)[:200],
+    })
+
+
+@login_required
+@require_POST
+def allocation_undo(request, code, pk, allocation_pk):
+    access = membership_of_request(request, code, write=True, roles=SUPERVISE_ROLES)
+    payment = _payment_or_404(access, pk)
+    allocation = next((a for a in selectors.payment_allocations(payment=payment) if a.pk == allocation_pk), None)
+    if allocation is None:
+        messages.error(request, "This match was already undone.")
+        return redirect("payment_detail", access.client.code, payment.pk)
+    form = UndoMatchForm(request.POST, allocation_id=allocation.pk)
+    if not form.is_valid():
+        messages.error(request, "Say why the match is undone: it goes on the log.")
+        return redirect("payment_detail", access.client.code, payment.pk)
+    try:
+        scheduled = services.allocation_undo(allocation=allocation, actor=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Match undone: {scheduled.reference} is {scheduled.get_status_display().lower()} again.")
+    return redirect("payment_detail", access.client.code, payment.pk)
+
+
+@login_required
+@require_POST
+def credit_refund(request, code, pk):
+    access = membership_of_request(request, code, write=True, roles=SUPERVISE_ROLES)
+    payment = _payment_or_404(access, pk)
+    form = CreditRefundForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the amount to refund and say why.")
+        return redirect("payment_detail", access.client.code, payment.pk)
+    data = form.cleaned_data
+    try:
+        refund = services.credit_refund(payment=payment, actor=request.user, amount=data["amount"], reason=data["reason"])
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{format_money(refund.amount, payment.currency)} of credit refunded.")
+    return redirect("payment_detail", access.client.code, payment.pk)
 
 
 @login_required

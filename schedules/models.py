@@ -351,6 +351,21 @@ class Allocation(models.Model):
     def __str__(self):
         return f"{self.amount} of payment {self.payment_id} to {self.scheduled_payment_id} ({self.rule})"
 
+    @property
+    def rule_label(self) -> str:
+        return ALLOCATION_RULE_LABELS.get(self.rule, self.rule.replace("_", " ").capitalize())
+
+
+# What applied an allocation, in words (the matcher's rules are reconciliation.matching.RULES).
+ALLOCATION_RULE_LABELS = {
+    "reference": "Matched by reference",
+    "customer_amount": "Matched by customer and amount",
+    "customer_variance": "Matched by customer, with an amount variance",
+    "credit": "Applied from the customer's credit",
+    "manual": "Recorded by hand",
+    "manual_match": "Matched by hand",
+}
+
 
 class ReminderKind(models.TextChoices):
     UPCOMING = "upcoming", "Upcoming payment"

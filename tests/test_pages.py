@@ -102,9 +102,18 @@ def world(frozen, db):
     )
     notice = ImportItem.objects.create(client=client, payment_import=statement, kind="notice", code="C01", message="New account")
     job = ImportJob.objects.create(client=client, file_name="big.csv", path="statements/NIPPON/x", created_by=boss)
+    from reconciliation.models import ReconciliationRun
+    from schedules.models import Allocation
+
+    run = ReconciliationRun.objects.create(client=client, as_of=dt.date(2026, 12, 3), status="succeeded", started_at=MOMENT,
+                                           finished_at=MOMENT + dt.timedelta(seconds=5), counts={"payments_in": 1})
+    received = Payment.objects.get(client=client, bank_transaction_id="TX-JP-1")
+    allocation = Allocation.objects.create(client=client, payment=received, scheduled_payment=scheduled,
+                                           amount=Decimal("100.00"), rule="reference", explanation="matched by reference")
     return SimpleNamespace(
         client=client, user=boss, customer=customer, schedule=schedule, item=item, closed=closed, swept=swept,
         applied=applied, pending=pending, attachment=attachment, statement=statement, notice=notice, job=job,
+        run=run, received=received, allocation=allocation,
     )
 
 
@@ -152,7 +161,13 @@ def every_url(world):
     yield "import_void", reverse("import_void", args=[code, world.statement.pk])  # POST only
     yield "import_job", reverse("import_job", args=[code, world.job.pk])
     yield "notice_done", reverse("notice_done", args=[code, world.notice.pk])  # POST only
+    yield "run_list", reverse("run_list", args=[code])
     yield "run_request", reverse("run_request", args=[code])  # POST only
+    yield "run_detail", reverse("run_detail", args=[code, world.run.pk])
+    yield "payments_unmatched", reverse("payments_unmatched", args=[code])
+    yield "payment_detail", reverse("payment_detail", args=[code, world.received.pk])
+    yield "allocation_undo", reverse("allocation_undo", args=[code, world.received.pk, world.allocation.pk])  # POST only
+    yield "credit_refund", reverse("credit_refund", args=[code, world.received.pk])  # POST only
     yield "admin:index", reverse("admin:index")
 
 
@@ -215,7 +230,7 @@ def test_every_time_shown_is_in_the_clients_zone_and_says_so(client, world):
     # The pages that show when something happened.
     assert shown_on >= {
         "customer_detail", "audit_trail", "schedule_detail", "discrepancy_detail", "discrepancy_dashboard",
-        "escalations", "approvals",
+        "escalations", "approvals", "run_list", "run_detail", "payment_detail",
     }
 
 

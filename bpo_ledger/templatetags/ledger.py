@@ -52,3 +52,9 @@ def in_minutes(delta):
 def event_sentence(event, tz_name):
     """An audit event in words, from the app's event catalogue (bpo_ledger.events), its times in the zone."""
     return events.sentence(event, tz_name)
+
+
+@register.simple_tag
+def payment_page(code, payment_id):
+    """The page of one received payment (settings.PAYMENT_PAGE_URL, kept by a higher app)."""
+    return reverse(settings.PAYMENT_PAGE_URL, args=[code, payment_id])

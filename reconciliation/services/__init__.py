@@ -22,3 +22,6 @@ __all__ = [
     "statement_async_bytes", "statement_import", "statement_import_job_run", "statement_import_queue", "statement_import_void", "statement_max_bytes",
     "upload_forget", "upload_held_open", "upload_hold",
 ]
+from .matches import allocation_undo, credit_refund, payment_unallocated_rest  # noqa: E402
+
+__all__ += ["allocation_undo", "credit_refund", "payment_unallocated_rest"]

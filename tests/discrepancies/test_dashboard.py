@@ -198,9 +198,9 @@ def test_days_follow_another_clients_zone(client_b):
     ]
 
 
-def test_the_whole_report_takes_six_queries(client_a, django_assert_num_queries):
+def test_the_whole_report_takes_seven_queries(client_a, django_assert_num_queries):
     item(client_a)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         report = reports.discrepancy_dashboard(client=client_a, now=NOW)
     assert report.open_items.total == 1 and report.opened_total == 1
 
@@ -253,12 +253,12 @@ def test_the_page_draws_each_chart_with_a_table_and_no_inline_style(client, supe
     assert 'aria-label="ACME menu"' in body  # the client menu is there
     assert "style=" not in body and "<style" not in body
     svgs = ["<svg" + chunk.split("</svg>")[0] + "</svg>" for chunk in body.split("<svg")[1:]]
-    # By kind, by status, aging counts, one amount chart per currency, breaches, per day.
-    assert len(svgs) == 7
+    # By kind, by status, aging counts, one amount chart per currency, breaches, per day, match rate.
+    assert len(svgs) == 8
     for svg in svgs:
         root = ET.fromstring(svg)
         assert root.get("role") == "img" and root.get("aria-label")
-    assert body.count("<table") == 5  # the SLA performance has a table of its own
+    assert body.count("<table") == 6  # the SLA performance has a table of its own
     assert "USD 200.00" in body and "EUR 80.00" in body
     assert ">Duplicate payment<" in body
     assert response.context["report"].breaches.total == 1

@@ -168,7 +168,6 @@ def statement(client_a, mapping):
     return import_csv(client_a, "system:test", csv_file("2026-11-02,10.00,R1,Ann,GB11"), mapping)
 
 
-@pytest.mark.urls("tests.reconciliation.urls_with_runs")
 @pytest.mark.parametrize("role", ["agent", "supervisor", "admin"])
 def test_agents_and_supervisors_reconcile_now_and_land_on_the_runs_list(client, roles, role, client_a, queued):
     client.force_login(roles[role])
@@ -179,7 +178,6 @@ def test_agents_and_supervisors_reconcile_now_and_land_on_the_runs_list(client, 
     assert queued == [(client_a.pk, client_today(client_a).isoformat(), "manual", roles[role].pk)]
 
 
-@pytest.mark.urls("tests.reconciliation.urls_with_runs")
 @pytest.mark.parametrize(("role", "status"), [("auditor", 403), ("outsider", 404)])
 def test_an_auditor_may_not_reconcile_now_and_an_outsider_finds_no_such_page(client, roles, role, status, queued):
     client.force_login(roles[role])
@@ -188,7 +186,6 @@ def test_an_auditor_may_not_reconcile_now_and_an_outsider_finds_no_such_page(cli
     assert queued == []
 
 
-@pytest.mark.urls("tests.reconciliation.urls_with_runs")
 def test_reconcile_now_takes_a_post_only(client, agent, queued):
     client.force_login(agent)
 
@@ -196,7 +193,6 @@ def test_reconcile_now_takes_a_post_only(client, agent, queued):
     assert queued == []
 
 
-@pytest.mark.urls("tests.reconciliation.urls_with_runs")
 @pytest.mark.parametrize(("role", "shown"), [("agent", True), ("supervisor", True), ("auditor", False)])
 def test_the_import_pages_offer_reconcile_now_to_those_who_may(client, roles, role, shown, statement):
     client.force_login(roles[role])

@@ -509,6 +509,24 @@ def _in_thread(target):
     return thread, results
 
 
+def _run_held_after_matching(client, monkeypatch):
+    """A run in a thread, held once the engine has decided (it holds the client's reconciliation
+    lock and no row lock yet) until the returned event is set; returns (event, thread, results)."""
+    matched, finish = threading.Event(), threading.Event()
+    reconcile = matching.reconcile
+
+    def slow_engine(**inputs):
+        result = reconcile(**inputs)
+        matched.set()
+        finish.wait(30)
+        return result
+
+    monkeypatch.setattr(matching, "reconcile", slow_engine)
+    thread, results = _in_thread(lambda: services.reconciliation_run(client=client, as_of=AS_OF))
+    assert matched.wait(30)
+    return finish, thread, results
+
+
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_second_run_of_the_client_is_refused_while_one_works(client_a, client_b, month):
@@ -544,18 +562,7 @@ def test_a_manual_match_waits_for_the_run_and_never_allocates_the_payment_twice(
     full, unpaid, short = month
     _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
     paid = Payment.objects.get(client=client_a)
-    matched, finish = threading.Event(), threading.Event()
-    reconcile = matching.reconcile
-
-    def slow_engine(**inputs):
-        result = reconcile(**inputs)
-        matched.set()  # the run has decided to allocate the payment, and holds no row lock yet
-        finish.wait(30)
-        return result
-
-    monkeypatch.setattr(matching, "reconcile", slow_engine)
-    run_thread, run_results = _in_thread(lambda: services.reconciliation_run(client=client_a, as_of=AS_OF))
-    assert matched.wait(30)
+    finish, run_thread, run_results = _run_held_after_matching(client_a, monkeypatch)
 
     match_thread, match_results = _in_thread(lambda: adjustment_request(
         client=client_a, actor=agent, adjustment_type="manual_match", scheduled_payment=short, payment=paid,
@@ -652,18 +659,7 @@ def test_voiding_an_import_waits_for_the_run_at_work(client_a, customer_a, month
 
     full, unpaid, short = month
     statement = _import(client_a, mapping, f"2026-12-01,250.00,{full.reference},Maria Gonzalez,{ACCOUNT}", name="in.csv")
-    matched, finish = threading.Event(), threading.Event()
-    reconcile = matching.reconcile
-
-    def slow_engine(**inputs):
-        result = reconcile(**inputs)
-        matched.set()
-        finish.wait(30)
-        return result
-
-    monkeypatch.setattr(matching, "reconcile", slow_engine)
-    run_thread, run_results = _in_thread(lambda: services.reconciliation_run(client=client_a, as_of=AS_OF))
-    assert matched.wait(30)
+    finish, run_thread, run_results = _run_held_after_matching(client_a, monkeypatch)
     void_thread, void_results = _in_thread(lambda: statement_import_void(
         payment_import=statement, actor="system:test", reason="wrong file"))
     time.sleep(1)
