@@ -18,7 +18,7 @@ BENCH_DB = os.environ.get("BENCH_DB", "bpo_ledger_bench")  # another name keeps 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes (default 1.0)")
-    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, mt940, camt, statements); repeatable")
+    parser.add_argument("--only", action="append", help="run only this benchmark (due_dates, reminders, queue, mt940, camt, statements, matching); repeatable")
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
 
@@ -49,6 +49,7 @@ def main() -> int:
         from bench import (
             camt_read,
             discrepancies_bench,
+            matching_bench,
             mt940_bench,
             schedules_bench,
             statements_bench,
@@ -62,6 +63,7 @@ def main() -> int:
             "mt940": mt940_bench.bench_mt940,
             "camt": camt_read.bench,
             "statements": statements_bench.bench_statements,
+            "matching": matching_bench.bench_matching,
         }
         for name, run in benches.items():
             if not args.only or name in args.only:
