@@ -39,5 +39,10 @@ CUSTOMER_PAGE_PANELS = ["schedules.panels.customer_schedules", "reconciliation.p
 # and the schedule page link to.
 PAYMENT_PAGE_URL = "payment_detail"
 
+# What higher apps hold of a received payment besides its allocations and reversals (credit paid
+# back to the customer, in reconciliation): dotted paths of functions (payment=) -> Decimal. A
+# payment applied by hand may use only what none of them holds.
+PAYMENT_HELD_ELSEWHERE = ["reconciliation.selectors.payment_refunded"]
+
 # Demo data for `make run` (manage.py seed_demo), lowest app first.
 DEMO_SEEDERS = ["bpo_ledger.demo.seed", "schedules.demo.seed", "discrepancies.demo.seed", "reconciliation.demo.seed"]

@@ -103,6 +103,7 @@ from .registries import (  # noqa: E402, F401  (read by the core app as settings
     CLIENT_MENU,
     CUSTOMER_PAGE_PANELS,
     DEMO_SEEDERS,
+    PAYMENT_HELD_ELSEWHERE,
     PAYMENT_PAGE_URL,
     WORK_LINKS,
 )

@@ -144,6 +144,16 @@ def with_unallocated_rest(queryset: QuerySet[Payment]) -> QuerySet[Payment]:
     ).annotate(rest=F("amount") + F("reversed") - F("allocated") - F("refunded"))
 
 
+def payment_refunded(*, payment: Payment) -> Decimal:
+    """What of a received payment was paid back to the customer as credit (settings.PAYMENT_HELD_ELSEWHERE)."""
+    return CreditRefund.objects.filter(client=payment.client_id, payment=payment).aggregate(s=Sum("amount"))["s"] or Decimal("0.00")
+
+
+def payment_unallocated_rest(*, payment: Payment) -> Decimal:
+    """What of a received payment is neither applied, refunded, nor taken back (with_unallocated_rest)."""
+    return with_unallocated_rest(Payment.objects.filter(pk=payment.pk)).values_list("rest", flat=True).get()
+
+
 def payments_unmatched(*, client) -> QuerySet[Payment]:
     """The client's money received with a rest not applied to anything, newest first."""
     received = Payment.objects.filter(client=client, amount__gt=0).select_related("client", "customer")

@@ -6,7 +6,6 @@ Both are on the received payment's log as well as on the schedule's or the custo
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
 
 from bpo_ledger import locks
 from bpo_ledger.access import SUPERVISE_ROLES, require_role
@@ -25,6 +24,7 @@ from schedules.services.lifecycle import _save_change
 from schedules.services.planning import _initial_status, client_today, schedules_refresh_rollups
 
 from ..models import CreditRefund, MatchHold
+from ..selectors import payment_unallocated_rest
 
 
 def _reason(reason: str, what: str) -> str:
@@ -98,15 +98,6 @@ def allocation_undo(*, allocation: Allocation, actor: Actor, reason: str) -> Sch
     return scheduled
 
 
-def payment_unallocated_rest(payment: Payment) -> Decimal:
-    """What of a received payment is neither applied to a scheduled payment, refunded, nor
-    taken back by a reversal."""
-    allocated = Allocation.objects.filter(client=payment.client_id, payment=payment).aggregate(s=Sum("amount"))["s"]
-    refunded = CreditRefund.objects.filter(client=payment.client_id, payment=payment).aggregate(s=Sum("amount"))["s"]
-    reversed_ = Payment.objects.filter(reverses=payment).aggregate(s=Sum("amount"))["s"]
-    return payment.amount + (reversed_ or 0) - (allocated or 0) - (refunded or 0)
-
-
 @transaction.atomic
 def credit_refund(*, payment: Payment, actor: Actor, amount: Decimal, reason: str) -> CreditRefund:
     """Pay back part or all of a known customer's credit held on one payment (supervisors), so
@@ -125,7 +116,7 @@ def credit_refund(*, payment: Payment, actor: Actor, amount: Decimal, reason: st
     # counted in turn.
     locks.reconciliation_lock(client_id=client.pk)
     customer = locks.customer_locked(pk=payment.customer_id)
-    rest = payment_unallocated_rest(payment)
+    rest = payment_unallocated_rest(payment=payment)
     if amount > rest:
         held = format_money(max(rest, Decimal("0.00")), payment.currency)
         raise DomainError(

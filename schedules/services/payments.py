@@ -6,8 +6,10 @@ import uuid
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Sum
+from django.utils.module_loading import import_string
 
 from bpo_ledger import locks
 from bpo_ledger.audit import Actor, audit_record
@@ -82,7 +84,9 @@ def _check_received(received: Payment, scheduled_payment: ScheduledPayment, amou
     # Money taken back by a reversal, return or chargeback of it is no longer there to apply.
     reversed_ = -(Payment.objects.filter(client=schedule.client_id, reverses=received, amount__lt=0)
                   .aggregate(s=Sum("amount"))["s"] or 0)
-    rest = received.amount - allocated - reversed_
+    # ... nor is what a higher app holds of it (credit already paid back to the customer).
+    held = sum((import_string(path)(payment=received) for path in settings.PAYMENT_HELD_ELSEWHERE), Decimal("0.00"))
+    rest = received.amount - allocated - reversed_ - held
     if amount > rest:
         raise DomainError(
             f"Only {max(rest, Decimal('0.00'))} of payment {received.bank_transaction_id} "

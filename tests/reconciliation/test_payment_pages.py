@@ -442,3 +442,20 @@ def test_two_undos_of_one_match_at_once_take_the_amount_off_once(client_a, custo
     assert str(done["second"]) == "This match was already undone."
     due.refresh_from_db()
     assert (due.amount_paid, due.status) == (Decimal("150.00"), PaymentStatus.PARTIALLY_PAID)
+
+
+def test_credit_refunded_cannot_then_be_applied_by_hand_to_a_payment_due(supervisor, credit, due):
+    from schedules.services import scheduled_payment_record
+
+    services.credit_refund(payment=credit, actor=supervisor, amount=Decimal("50.00"), reason="Customer asked")
+    with pytest.raises(DomainError) as refused:
+        scheduled_payment_record(
+            scheduled_payment=due, actor=supervisor, amount=Decimal("20.00"), paid_on=credit.value_date,
+            method="bank_transfer", note="from the credit", received=credit,
+        )
+    assert str(refused.value) == f"Only 10.00 of payment {credit.bank_transaction_id} is not yet applied to a scheduled payment."
+    scheduled_payment_record(
+        scheduled_payment=due, actor=supervisor, amount=Decimal("10.00"), paid_on=credit.value_date,
+        method="bank_transfer", note="from the credit", received=credit,
+    )
+    assert selectors.payment_unallocated_rest(payment=credit) == Decimal("0.00")
